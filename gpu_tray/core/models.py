@@ -1,0 +1,154 @@
+"""Immutable records that flow from sources to the UI, the store and the CLI.
+
+A snapshot is built once per poll on a worker thread and never changed
+after, so it can cross to the GUI thread without locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from gpu_tray.core.na import NA, NotAvailable
+
+MaybeInt = int | NotAvailable
+MaybeFloat = float | NotAvailable
+
+
+class HostState(StrEnum):
+    """Shared by the CLI, the tray and the history. Values are public (status --json)."""
+
+    OK = "ok"
+    CONNECTING = "connecting"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    AUTH_FAILED = "auth_failed"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    HOST_KEY_CHANGED = "host_key_changed"
+    NVIDIA_SMI_MISSING = "nvidia_smi_missing"
+    NVIDIA_SMI_ERROR = "nvidia_smi_error"
+    BAD_OUTPUT = "bad_output"
+
+    @property
+    def needs_user(self) -> bool:
+        """States that retrying cannot fix: the user must change something first."""
+        return self in _NEEDS_USER
+
+
+_NEEDS_USER = frozenset(
+    {HostState.AUTH_FAILED, HostState.HOST_KEY_UNKNOWN, HostState.HOST_KEY_CHANGED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A compute process on a GPU (or, for Kubernetes sources, the pod holding it)."""
+
+    pid: int | None
+    name: str
+    used_memory_mib: MaybeInt = NA
+    # None when the owner is not visible (another container, hidepid, gone).
+    user: str | None = None
+    # MIG: which GPU/compute instance the process runs in.
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MigDevice:
+    """One MIG instance of a MIG-enabled GPU. On such a GPU these are the units."""
+
+    index: int
+    uuid: str
+    profile: str  # e.g. "3g.40gb"
+    gpu_instance_id: int | None = None
+    compute_instance_id: int | None = None
+    memory_total_mib: MaybeInt = NA
+    memory_used_mib: MaybeInt = NA
+    processes: tuple[GpuProcess, ...] = ()
+
+    @property
+    def memory_free_mib(self) -> MaybeInt:
+        return self.memory_total_mib - self.memory_used_mib  # NA-safe
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSample:
+    index: int
+    uuid: str
+    name: str
+    memory_total_mib: MaybeInt = NA
+    memory_used_mib: MaybeInt = NA
+    utilization_pct: MaybeInt = NA
+    temperature_c: MaybeInt = NA
+    power_w: MaybeFloat = NA
+    pci_bus_id: str = ""
+    mig_enabled: bool = False
+    mig_devices: tuple[MigDevice, ...] = ()
+    processes: tuple[GpuProcess, ...] = ()
+    # Set by scheduler-backed sources (Slurm): True when the scheduler has
+    # handed this GPU to a job, whatever the GPU itself is doing.
+    allocated: bool | None = None
+    # A reading the source flags as unusable (a lost GPU, a stale series).
+    fault: str | None = None
+
+    @property
+    def memory_free_mib(self) -> MaybeInt:
+        return self.memory_total_mib - self.memory_used_mib
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """Distinct owners, in order of first appearance; unknown owners are skipped."""
+        seen: dict[str, None] = {}
+        procs = list(self.processes)
+        for mig in self.mig_devices:
+            procs.extend(mig.processes)
+        for p in procs:
+            if p.user:
+                seen.setdefault(p.user, None)
+        return tuple(seen)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HostSnapshot:
+    """Everything known about one host after one poll.
+
+    When a poll fails, the poller keeps the last good ``gpus`` with
+    ``stale=True`` and ``data_at`` telling how old they are.
+    """
+
+    name: str
+    state: HostState
+    message: str | None = None
+    polled_at: datetime = field(default_factory=utcnow)
+    latency_ms: float | None = None
+    gpus: tuple[GpuSample, ...] = ()
+    source: str = "ssh"
+    stale: bool = False
+    data_at: datetime | None = None
+    # Scheduler view (Slurm): node state such as "idle", "mixed", "drain".
+    node_state: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is HostState.OK
+
+    def age_s(self, now: datetime | None = None) -> float | None:
+        if self.data_at is None:
+            return None
+        return ((now or utcnow()) - self.data_at).total_seconds()
+
+    def as_stale(self, failed: HostSnapshot) -> HostSnapshot:
+        """`failed` carrying this snapshot's GPUs, marked stale."""
+        return replace(
+            failed,
+            gpus=self.gpus,
+            stale=True,
+            data_at=self.data_at or self.polled_at,
+            node_state=self.node_state,
+        )

@@ -1,0 +1,1 @@
+"""Qt-free data sources: ssh, demo, prometheus, slurm. See `base.Probe`."""

@@ -1,0 +1,37 @@
+"""The interface every source implements.
+
+A source is split into probes. A probe is polled from its own worker thread,
+so a slow or dead probe never delays another. For SSH there is one probe per
+host; for the demo one per simulated host; for Prometheus or Slurm one probe
+per engine, which reports many hosts at once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from gpu_tray.core.models import HostSnapshot
+
+
+@runtime_checkable
+class Probe(Protocol):
+    #: A label for logs and the menu ("gpu-node1", "prometheus http://...").
+    name: str
+    #: Where its hosts come from, shown in the menu: "ssh", "demo", "prometheus", "slurm".
+    kind: str
+
+    def expected_hosts(self) -> tuple[str, ...]:
+        """Host names known before the first poll (may be empty for discovery sources)."""
+        ...
+
+    def poll(self) -> list[HostSnapshot]:
+        """Blocking. Must return within its own deadlines and must not raise:
+        every failure becomes a snapshot with a typed state and a message."""
+        ...
+
+    def reset(self) -> None:
+        """The user changed something (credentials, trust): forget auth/host-key
+        failures and reconnect on the next poll."""
+        ...
+
+    def close(self) -> None: ...
