@@ -35,3 +35,25 @@ class Probe(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class SecretLookup(Protocol):
+    """Where the SSH source gets passwords and key passphrases (the OS keyring).
+
+    Called on worker threads only. Returns None when nothing is stored, and
+    never raises: a keyring failure is the implementation's to report.
+    """
+
+    def password(self, user: str, host: str, port: int) -> str | None: ...
+
+    def passphrase(self, key_path: str) -> str | None: ...
+
+
+class NoSecrets:
+    """For agent- and unencrypted-key-only setups, and for tests of our own logic."""
+
+    def password(self, user: str, host: str, port: int) -> str | None:
+        return None
+
+    def passphrase(self, key_path: str) -> str | None:
+        return None
