@@ -120,7 +120,8 @@ def test_mig_under_load_places_processes_in_their_instance() -> None:
             "running.",
         ),
         (
-            "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 590.48",
+            "Failed to initialize NVML: Driver/library version mismatch\n"
+            "NVML library version: 590.48",
             18,
             "nvidia-smi failed (exit 18): Failed to initialize NVML: Driver/library version "
             "mismatch NVML library version: 590.48",
