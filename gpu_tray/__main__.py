@@ -1,0 +1,5 @@
+import sys
+
+from gpu_tray.cli import main
+
+sys.exit(main())

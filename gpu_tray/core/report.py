@@ -1,0 +1,149 @@
+"""`gpu-tray status`: the JSON document (public interface) and the terminal table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gpu_tray.core.availability import host_units, summarize
+from gpu_tray.core.models import GpuSample, HostSnapshot, utcnow
+from gpu_tray.core.na import NA, or_none
+from gpu_tray.core.settings import Config
+
+
+def _gpu_json(gpu: GpuSample, free: bool) -> dict[str, Any]:
+    return {
+        "index": gpu.index,
+        "uuid": gpu.uuid,
+        "name": gpu.name,
+        "memory_total_mib": or_none(gpu.memory_total_mib),
+        "memory_used_mib": or_none(gpu.memory_used_mib),
+        "utilization_pct": or_none(gpu.utilization_pct),
+        "temperature_c": or_none(gpu.temperature_c),
+        "power_w": or_none(gpu.power_w),
+        "free": free,
+        "mig_devices": [
+            {
+                "index": m.index,
+                "uuid": m.uuid,
+                "profile": m.profile,
+                "memory_total_mib": or_none(m.memory_total_mib),
+                "memory_used_mib": or_none(m.memory_used_mib),
+                "processes": [_proc_json(p) for p in m.processes],
+            }
+            for m in gpu.mig_devices
+        ],
+        "processes": [_proc_json(p) for p in gpu.processes],
+    }
+
+
+def _proc_json(p: Any) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "user": p.user,
+        "name": p.name,
+        "used_memory_mib": or_none(p.used_memory_mib),
+    }
+
+
+def _gpu_is_free(snap: HostSnapshot, gpu: GpuSample, config: Config) -> bool:
+    """A MIG GPU counts as free when at least one of its units is."""
+    units = [
+        u for u in host_units(snap, config.thresholds_for(snap.name)) if u.gpu_index == gpu.index
+    ]
+    return any(u.free for u in units)
+
+
+def status_document(snaps: Sequence[HostSnapshot], config: Config) -> dict[str, Any]:
+    summary = summarize(snaps, config.thresholds_for)
+    return {
+        "generated_at": _utc(utcnow()),
+        "free_gpus": summary.free,
+        "total_gpus": summary.total,
+        "hosts": [
+            {
+                "name": s.name,
+                "state": s.state.value,
+                "error": s.message,
+                "polled_at": _utc(s.polled_at),
+                "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
+                "gpus": [_gpu_json(g, _gpu_is_free(s, g, config)) for g in s.gpus],
+            }
+            for s in snaps
+        ],
+    }
+
+
+def _utc(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mib(used: object, total: object) -> str:
+    return f"{_gib(used)}/{_gib(total)} GiB"
+
+
+def _gib(v: object) -> str:
+    return "N/A" if v is NA else f"{v / 1024:.1f}"  # type: ignore[operator]
+
+
+def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
+    header = ("HOST", "GPU", "MODEL", "MEMORY", "UTIL", "TEMP", "USERS", "STATE")
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    for s in snaps:
+        units = host_units(s, config.thresholds_for(s.name))
+        if not s.ok:
+            notes.append(f"{s.name}: {s.state.value}: {s.message}")
+        if not s.gpus:
+            rows.append((s.name, "-", "-", "-", "-", "-", "-", s.state.value.upper()))
+            continue
+        for gpu in s.gpus:
+            mine = [u for u in units if u.gpu_index == gpu.index]
+            if gpu.mig_enabled and gpu.mig_devices:
+                for mig, unit in zip(gpu.mig_devices, mine, strict=False):
+                    users = ",".join(dict.fromkeys(p.user for p in mig.processes if p.user))
+                    rows.append(
+                        (
+                            s.name,
+                            f"{gpu.index}/{mig.index}",
+                            f"{gpu.name} MIG {mig.profile}",
+                            _mib(mig.memory_used_mib, mig.memory_total_mib),
+                            "N/A",
+                            f"{gpu.temperature_c}C",
+                            users or "-",
+                            _verdict(s, unit.free),
+                        )
+                    )
+                continue
+            util = gpu.utilization_pct
+            rows.append(
+                (
+                    s.name,
+                    str(gpu.index),
+                    gpu.name,
+                    _mib(gpu.memory_used_mib, gpu.memory_total_mib),
+                    "N/A" if util is NA else f"{util}%",
+                    "N/A" if gpu.temperature_c is NA else f"{gpu.temperature_c}C",
+                    ",".join(gpu.users) or ("?" if gpu.processes else "-"),
+                    _verdict(s, bool(mine and mine[0].free)),
+                )
+            )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
+    summary = summarize(snaps, config.thresholds_for)
+    lines.append("")
+    lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+def _verdict(s: HostSnapshot, free: bool) -> str:
+    if not s.ok:
+        return "STALE" if s.stale else s.state.value.upper()
+    return "FREE" if free else "BUSY"
