@@ -1,0 +1,9 @@
+# The README's two commands, for people who have make.
+.PHONY: run test bench
+run:
+	sh packaging/run.sh
+test:
+	sh packaging/test.sh
+bench:
+	.venv/bin/python benchmarks/poll.py && .venv/bin/python benchmarks/history.py && \
+	.venv/bin/python benchmarks/ui.py && .venv/bin/python benchmarks/sources.py
