@@ -44,6 +44,7 @@ class Unit:
     memory_total_mib: object
     memory_free_mib: object
     free: bool
+    mig_uuid: str | None = None
 
     @property
     def label(self) -> str:
@@ -53,8 +54,8 @@ class Unit:
 
     @property
     def cuda_id(self) -> str:
-        """What goes in CUDA_VISIBLE_DEVICES (a MIG device by its UUID)."""
-        return str(self.gpu_index)
+        """What goes in CUDA_VISIBLE_DEVICES: a MIG device is selected by its UUID."""
+        return self.mig_uuid if self.mig_uuid else str(self.gpu_index)
 
 
 def host_units(snap: HostSnapshot, limits: FreeThresholds) -> list[Unit]:
@@ -73,6 +74,7 @@ def host_units(snap: HostSnapshot, limits: FreeThresholds) -> list[Unit]:
                         mig.memory_total_mib,
                         mig.memory_free_mib,
                         usable and not gpu.fault and not gpu.allocated and is_mig_free(mig, limits),
+                        mig_uuid=mig.uuid or None,
                     )
                 )
         else:
