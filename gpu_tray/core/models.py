@@ -110,6 +110,24 @@ class GpuSample:
         return tuple(seen)
 
 
+@dataclass(frozen=True, slots=True)
+class HostKeyInfo:
+    """The key a host offered when it was not trusted: what the trust dialog shows and saves.
+
+    Carried by `host_key_unknown` and `host_key_changed` snapshots, so that
+    "Trust" records exactly the key the user was shown, not one fetched again.
+    """
+
+    host_id: str  # as known_hosts names it: "node3", or "[node3]:2222" off port 22
+    key_type: str  # "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa", ...
+    fingerprint: str  # "SHA256:" + unpadded base64, as `ssh-keygen -lf` prints it
+    key_base64: str  # the public key (not a secret), as in a known_hosts line
+    # For a changed key: what we trusted before, and where that line is.
+    known_fingerprint: str | None = None
+    known_file: str | None = None
+    known_line: int | None = None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -133,6 +151,8 @@ class HostSnapshot:
     data_at: datetime | None = None
     # Scheduler view (Slurm): node state such as "idle", "mixed", "drain".
     node_state: str | None = None
+    # Set with host_key_unknown / host_key_changed.
+    host_key: HostKeyInfo | None = None
 
     @property
     def ok(self) -> bool:

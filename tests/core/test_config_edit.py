@@ -84,7 +84,9 @@ def test_replace_host_in_place(cfg: Path) -> None:
     config = edit_config(
         cfg,
         lambda d: replace_host(
-            d, "gpu-node1", HostConfig("gpu-node1", hostname="10.0.0.1", free=FreeThresholds(100, 1))
+            d,
+            "gpu-node1",
+            HostConfig("gpu-node1", hostname="10.0.0.1", free=FreeThresholds(100, 1)),
         ),
     )
     assert config.hosts[0] == HostConfig(

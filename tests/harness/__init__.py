@@ -1,0 +1,1 @@
+"""Real daemons for the tests: sshd, keyring, desktop, Prometheus, Slurm."""
