@@ -38,7 +38,7 @@ class Probe(Protocol):
 
 
 class SecretLookup(Protocol):
-    """Where the SSH source gets passwords and key passphrases (the OS keyring).
+    """Where the sources get passwords, key passphrases and tokens (the OS keyring).
 
     Called on worker threads only. Returns None when nothing is stored, and
     never raises: a keyring failure is the implementation's to report.
@@ -48,6 +48,11 @@ class SecretLookup(Protocol):
 
     def passphrase(self, key_path: str) -> str | None: ...
 
+    def secret(self, kind: str, account: str) -> str | None:
+        """Any other secret a source needs, e.g. kind "prometheus-token" with the
+        source URL as account, or "prometheus-password" with "user@URL"."""
+        ...
+
 
 class NoSecrets:
     """For agent- and unencrypted-key-only setups, and for tests of our own logic."""
@@ -56,4 +61,7 @@ class NoSecrets:
         return None
 
     def passphrase(self, key_path: str) -> str | None:
+        return None
+
+    def secret(self, kind: str, account: str) -> str | None:
         return None
