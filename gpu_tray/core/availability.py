@@ -22,6 +22,10 @@ def is_gpu_free(gpu: GpuSample, limits: FreeThresholds) -> bool:
         return False
     if gpu.processes:
         return False
+    if gpu.allocated is False and gpu.memory_used_mib is NA:
+        # A scheduler says it is not allocated and nothing measured it: from
+        # Slurm alone, free means "not allocated".
+        return True
     if gpu.memory_used_mib is NA or gpu.memory_used_mib > limits.max_memory_mib:
         return False
     return not (gpu.utilization_pct is not NA and gpu.utilization_pct > limits.max_utilization_pct)
