@@ -75,6 +75,7 @@ def load_for(args: argparse.Namespace) -> Config:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from gpu_tray.core.join import join_snapshots
     from gpu_tray.core.report import status_document, status_table
     from gpu_tray.poller import poll_once
     from gpu_tray.sources.factory import build_probes
@@ -84,7 +85,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not probes:
         raise Usage(f"{config.path}: no [[hosts]] or [[sources]] to poll")
     try:
-        snaps = poll_once(probes, timeout_s=args.timeout)
+        snaps = join_snapshots(poll_once(probes, timeout_s=args.timeout))
     finally:
         for p in probes:
             p.close()

@@ -319,14 +319,45 @@ class _Validator:
         name = self._str(s, t, i, "name", _check_name)
         options = {k: v for k, v in s.items() if k not in ("kind", "name", "url", "login")}
         if kind == "prometheus":
+            self._known(s, t, i, {"kind", "name", "url", *_PROMETHEUS_OPTIONS})
             url = self._str(s, t, i, "url", _check_url)
             if url is None:
                 raise self.fail(t, i, "url", 'a prometheus source needs url = "http://..."')
+            self._prometheus_options(s, i)
             return SourceConfig(kind="prometheus", url=url, name=name, options=options)
+        self._known(s, t, i, {"kind", "name", "login", *_SLURM_OPTIONS})
         login = self._str(s, t, i, "login", _check_name)
         if login is None:
             raise self.fail(t, i, "login", 'a slurm source needs login = "login-node"')
+        self._number(s, t, i, "timeout_s", 30.0, minimum=1.0, maximum=600.0)
+        parts = s.get("partitions")
+        if parts is not None and (
+            not isinstance(parts, list)
+            or not parts
+            or not all(isinstance(p, str) and _NAME_OK.match(p) for p in parts)
+        ):
+            raise self.fail(
+                t,
+                i,
+                "partitions",
+                f'must be a list of partition names like ["gpu"], got {_show(parts)}',
+            )
         return SourceConfig(kind="slurm", login=login, name=name, options=options)
+
+    def _prometheus_options(self, s: Mapping[str, Any], i: int) -> None:
+        t = "sources"
+        auth = s.get("auth", "none")
+        if auth not in ("none", "bearer", "basic"):
+            raise self.fail(t, i, "auth", f'must be "none", "bearer" or "basic", got {_show(auth)}')
+        username = self._str(s, t, i, "username", _check_name)
+        if auth == "basic" and username is None:
+            raise self.fail(t, i, "auth", 'auth = "basic" needs username = "..." in the same entry')
+        if username is not None and auth != "basic":
+            raise self.fail(t, i, "username", 'is only used with auth = "basic"')
+        self._number(s, t, i, "timeout_s", 10.0, minimum=0.5, maximum=600.0)
+        self._number(s, t, i, "stale_after_s", 90.0, minimum=1.0)
+        self._str(s, t, i, "host_label", _check_label)
+        self._str(s, t, i, "ca_file")
 
     def _notify(self, d: Any) -> NotifyConfig:
         d = self._table(d, "", None, "notify")
@@ -353,6 +384,16 @@ class _Validator:
             model=self._str(w, t, i, "model"),
             min_free_memory_mib=self._int(w, t, i, "min_free_memory_mib", None, 0),
         )
+
+
+_PROMETHEUS_OPTIONS = ("auth", "username", "timeout_s", "stale_after_s", "host_label", "ca_file")
+_SLURM_OPTIONS = ("timeout_s", "partitions")
+
+
+def _check_label(value: str) -> str | None:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        return f"{value!r} is not a Prometheus label name"
+    return None
 
 
 def _check_name(value: str) -> str | None:

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gpu_tray.core.availability import host_units, summarize
+from gpu_tray.core.join import gpu_note
 from gpu_tray.core.models import GpuSample, HostSnapshot, utcnow
 from gpu_tray.core.na import NA, or_none
 from gpu_tray.core.settings import Config
 
 
-def _gpu_json(gpu: GpuSample, free: bool) -> dict[str, Any]:
+def _gpu_json(gpu: GpuSample, free: bool, note: str | None = None) -> dict[str, Any]:
     return {
         "index": gpu.index,
         "uuid": gpu.uuid,
@@ -23,6 +24,10 @@ def _gpu_json(gpu: GpuSample, free: bool) -> dict[str, Any]:
         "temperature_c": or_none(gpu.temperature_c),
         "power_w": or_none(gpu.power_w),
         "free": free,
+        # Scheduler sources (Slurm): handed to a job or not; null elsewhere.
+        "allocated": gpu.allocated,
+        # Where Slurm and a measurement disagree: "allocated but idle", "busy outside Slurm".
+        "note": note,
         "mig_devices": [
             {
                 "index": m.index,
@@ -68,7 +73,14 @@ def status_document(snaps: Sequence[HostSnapshot], config: Config) -> dict[str, 
                 "error": s.message,
                 "polled_at": _utc(s.polled_at),
                 "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
-                "gpus": [_gpu_json(g, _gpu_is_free(s, g, config)) for g in s.gpus],
+                "source": s.source,
+                "node_state": s.node_state,
+                "gpus": [
+                    _gpu_json(
+                        g, _gpu_is_free(s, g, config), gpu_note(g, config.thresholds_for(s.name))
+                    )
+                    for g in s.gpus
+                ],
             }
             for s in snaps
         ],

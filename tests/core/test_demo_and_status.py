@@ -73,7 +73,16 @@ def test_status_json_schema() -> None:
     assert set(doc) == {"generated_at", "free_gpus", "total_gpus", "hosts"}
     assert doc["total_gpus"] == 23
     assert datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
-    host_keys = {"name", "state", "error", "polled_at", "latency_ms", "gpus"}
+    host_keys = {
+        "name",
+        "state",
+        "error",
+        "polled_at",
+        "latency_ms",
+        "source",
+        "node_state",
+        "gpus",
+    }
     gpu_keys = {
         "index",
         "uuid",
@@ -84,6 +93,8 @@ def test_status_json_schema() -> None:
         "temperature_c",
         "power_w",
         "free",
+        "allocated",
+        "note",
         "mig_devices",
         "processes",
     }
