@@ -244,7 +244,7 @@ class SlurmProbe:
                 f"Could not read sinfo's output on {self.login}: {stats.first_bad!r}",
                 polled_at,
             )
-        jobs = []
+        jobs = None
         if sections.codes.get("squeue") == 0:
             jobs = parse_squeue(sections.bodies.get("squeue", ""))
         detail = parse_job_detail(sections.bodies.get("jobs", ""))

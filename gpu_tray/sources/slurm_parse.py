@@ -512,7 +512,7 @@ def _str(value: object) -> str:
 
 def node_snapshots(
     nodes: Mapping[str, SlurmNode],
-    jobs: Iterable[SlurmJob],
+    jobs: Iterable[SlurmJob] | None,
     detail: Mapping[str, Mapping[str, frozenset[int]]],
     polled_at: datetime,
     latency_ms: float | None = None,
@@ -520,9 +520,11 @@ def node_snapshots(
 ) -> list[HostSnapshot]:
     """One snapshot per node with GPUs. `allocated` comes from GresUsed (the truth
     without slurmdbd), then the job detail, then the job requests; the holders of
-    each GPU are the running jobs' users."""
+    each GPU are the running jobs' users. `jobs` is None when squeue failed: then a
+    node without GresUsed has GPUs whose allocation is unknown (never free)."""
     wanted = set(partitions) if partitions else None
-    jobs = list(jobs)
+    jobs_known = jobs is not None
+    jobs = list(jobs or ())
     by_node: dict[str, list[SlurmJob]] = {}
     for job in jobs:
         for n in job.nodes:
@@ -534,13 +536,16 @@ def node_snapshots(
             continue
         if wanted is not None and not wanted.intersection(node.partitions):
             continue
-        snaps.append(_node_snapshot(node, by_node.get(name, []), detail, polled_at, latency_ms))
+        snaps.append(
+            _node_snapshot(node, by_node.get(name, []), jobs_known, detail, polled_at, latency_ms)
+        )
     return snaps
 
 
 def _node_snapshot(
     node: SlurmNode,
     jobs: list[SlurmJob],
+    jobs_known: bool,
     detail: Mapping[str, Mapping[str, frozenset[int]]],
     polled_at: datetime,
     latency_ms: float | None,
@@ -559,16 +564,20 @@ def _node_snapshot(
             count = job.gpus_per_job
         if count:
             undetailed.append((job, count))
+    known = True
     if node.used_indices is not None:
         allocated = set(node.used_indices)
-    elif owners:
+    elif owners and node.used_count in (None, len(owners)):
         allocated = set(owners)
     else:
         count = node.used_count
         if count is None:
-            count = sum(c for _, c in undetailed)
+            # No GresUsed: the running jobs are the whole story, if we have them.
+            count = len(owners) + sum(c for _, c in undetailed)
+            known = jobs_known
         # Slurm did not say which: the count is right, the positions are a guess.
-        allocated = set(range(min(count, total)))
+        allocated = set(owners) | set(range(total))
+        allocated = set(sorted(allocated, key=lambda i: (i not in owners, i))[: min(count, total)])
     unowned = sorted(i for i in allocated if i not in owners)
     for job, count in undetailed:
         for _ in range(count):
@@ -584,7 +593,7 @@ def _node_snapshot(
             index=i,
             uuid="",
             name=node.gpu_types[i] or "GPU",
-            allocated=i in allocated,
+            allocated=(i in allocated) if known else None,
             processes=tuple(
                 GpuProcess(pid=None, name=f"job {j.job_id} {j.name}".rstrip(), user=j.user or None)
                 for j in owners.get(i, ())

@@ -18,7 +18,9 @@ from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.prometheus import PASSWORD_KIND, TOKEN_KIND, PrometheusProbe
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "cluster"
-GOOD = (CLUSTER / "generated_local" / "GENERATED_LOCAL_prom_api_v1_query_dcgm_5metrics_regex.json").read_bytes()
+GOOD = (
+    CLUSTER / "generated_local" / "GENERATED_LOCAL_prom_api_v1_query_dcgm_5metrics_regex.json"
+).read_bytes()
 
 
 class Api:
@@ -48,7 +50,7 @@ class Api:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
@@ -74,7 +76,9 @@ class Secrets(NoSecrets):
 
 
 def probe(url: str, secrets=None, **options) -> PrometheusProbe:
-    return PrometheusProbe(SourceConfig(kind="prometheus", url=url, options=options), secrets or NoSecrets())
+    return PrometheusProbe(
+        SourceConfig(kind="prometheus", url=url, options=options), secrets or NoSecrets()
+    )
 
 
 def states(snaps) -> list[tuple[str, str, str | None]]:
@@ -107,7 +111,11 @@ def test_refused_before_any_host_is_known() -> None:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     assert states(probe(url).poll()) == [
-        (f"prometheus:127.0.0.1:{port}", "unreachable", f"Cannot connect to Prometheus at {url}: connection refused")
+        (
+            f"prometheus:127.0.0.1:{port}",
+            "unreachable",
+            f"Cannot connect to Prometheus at {url}: connection refused",
+        )
     ]
 
 
@@ -116,15 +124,27 @@ def test_source_failure_is_reported_for_every_known_host(api: Api) -> None:
     p.poll()
     api.status, api.body = 503, b"Service Unavailable"
     assert states(p.poll()) == [
-        ("lke529760-766837-0a634ab30000", "unreachable", f"Prometheus at {api.url} answered HTTP 503 Service Unavailable"),
-        ("nvidia-dcgm-exporter-q28k4", "unreachable", f"Prometheus at {api.url} answered HTTP 503 Service Unavailable"),
+        (
+            "lke529760-766837-0a634ab30000",
+            "unreachable",
+            f"Prometheus at {api.url} answered HTTP 503 Service Unavailable",
+        ),
+        (
+            "nvidia-dcgm-exporter-q28k4",
+            "unreachable",
+            f"Prometheus at {api.url} answered HTTP 503 Service Unavailable",
+        ),
     ]
 
 
 def test_a_host_that_vanishes_is_unreachable(api: Api) -> None:
     p = probe(api.url)
     p.poll()
-    api.body = (CLUSTER / "generated_local" / "GENERATED_LOCAL_prom_api_v1_query_range_DCGM_FI_DEV_FB_USED_mig.json").read_bytes()
+    api.body = (
+        CLUSTER
+        / "generated_local"
+        / "GENERATED_LOCAL_prom_api_v1_query_range_DCGM_FI_DEV_FB_USED_mig.json"
+    ).read_bytes()
     assert states(p.poll()) == [
         ("nvidia-dcgm-exporter-q28k4", "ok", None),
         (
@@ -139,24 +159,54 @@ def test_a_host_that_vanishes_is_unreachable(api: Api) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "state", "message"),
     [
-        (400, b'{"status":"error","errorType":"bad_data","error":"invalid parameter \\"query\\": 1:14: parse error"}',
-         "bad_output", "Prometheus at {url} rejected the query (HTTP 400 Bad Request): invalid parameter \"query\": 1:14: parse error"),
-        (422, b'{"status":"error","errorType":"execution","error":"query processing would load too many samples"}',
-         "bad_output", "Prometheus at {url} rejected the query (HTTP 422 Unprocessable Entity): query processing would load too many samples"),
-        (404, b"404 page not found", "bad_output", "{url} has no Prometheus query API (HTTP 404 Not Found): is the url right?"),
-        (401, b"Unauthorized", "auth_failed",
-         'Prometheus at {url} needs credentials (HTTP 401 Unauthorized): set auth = "bearer" or "basic" in its [[sources]] entry'),
-        (502, b"<html>Bad Gateway</html>", "unreachable", "Prometheus at {url} answered HTTP 502 Bad Gateway"),
+        (
+            400,
+            b'{"status":"error","errorType":"bad_data","error":"invalid parameter \\"query\\": 1:14: parse error"}',
+            "bad_output",
+            'Prometheus at {url} rejected the query (HTTP 400 Bad Request): invalid parameter "query": 1:14: parse error',
+        ),
+        (
+            422,
+            b'{"status":"error","errorType":"execution","error":"query processing would load too many samples"}',
+            "bad_output",
+            "Prometheus at {url} rejected the query (HTTP 422 Unprocessable Entity): query processing would load too many samples",
+        ),
+        (
+            404,
+            b"404 page not found",
+            "bad_output",
+            "{url} has no Prometheus query API (HTTP 404 Not Found): is the url right?",
+        ),
+        (
+            401,
+            b"Unauthorized",
+            "auth_failed",
+            'Prometheus at {url} needs credentials (HTTP 401 Unauthorized): set auth = "bearer" or "basic" in its [[sources]] entry',
+        ),
+        (
+            502,
+            b"<html>Bad Gateway</html>",
+            "unreachable",
+            "Prometheus at {url} answered HTTP 502 Bad Gateway",
+        ),
         (200, b"<html>Grafana</html>", "bad_output", "Prometheus at {url}: the answer is not JSON"),
-        (200, b'{"status":"success","data":{"resultType":"vector","result":[]}}', "bad_output",
-         "Prometheus at {url} has no DCGM exporter series (DCGM_FI_DEV_*): is the exporter scraped by it?"),
+        (
+            200,
+            b'{"status":"success","data":{"resultType":"vector","result":[]}}',
+            "bad_output",
+            "Prometheus at {url} has no DCGM exporter series (DCGM_FI_DEV_*): is the exporter scraped by it?",
+        ),
     ],
 )
-def test_http_and_query_failures(api: Api, status: int, body: bytes, state: str, message: str) -> None:
+def test_http_and_query_failures(
+    api: Api, status: int, body: bytes, state: str, message: str
+) -> None:
     api.status, api.body = status, body
     [snap] = probe(api.url).poll()
     assert (snap.name, snap.state.value, snap.message) == (
-        f"prometheus:{api.url.removeprefix('http://')}", state, message.format(url=api.url)
+        f"prometheus:{api.url.removeprefix('http://')}",
+        state,
+        message.format(url=api.url),
     )
 
 
@@ -169,7 +219,10 @@ def test_bearer_token_from_the_keyring(api: Api) -> None:
     p.poll()
     assert secrets.asked == [(TOKEN_KIND, api.url)]  # looked up once, not every poll
     api.status, api.body = 403, b"Forbidden"
-    assert states(p.poll())[0][1:] == ("auth_failed", f"Prometheus at {api.url} refused the credentials (HTTP 403 Forbidden)")
+    assert states(p.poll())[0][1:] == (
+        "auth_failed",
+        f"Prometheus at {api.url} refused the credentials (HTTP 403 Forbidden)",
+    )
     assert HostState.AUTH_FAILED.needs_user  # the poller waits for the user, never retries
     p.reset()
     api.status, api.body = 200, GOOD
@@ -185,8 +238,11 @@ def test_basic_auth_from_the_keyring(api: Api) -> None:
 
 def test_missing_secret_is_auth_failed_without_a_request(api: Api) -> None:
     assert states(probe(api.url, auth="bearer").poll()) == [
-        (f"prometheus:{api.url.removeprefix('http://')}", "auth_failed",
-         f"No bearer token for Prometheus at {api.url} in the system keyring")
+        (
+            f"prometheus:{api.url.removeprefix('http://')}",
+            "auth_failed",
+            f"No bearer token for Prometheus at {api.url} in the system keyring",
+        )
     ]
     assert states(probe(api.url, auth="basic", username="bob").poll())[0][2] == (
         f"No password for bob at Prometheus {api.url} in the system keyring"
@@ -201,4 +257,7 @@ def test_tarpit_times_out_with_our_deadline() -> None:
         listener.listen(8)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         [snap] = probe(url, timeout_s=0.5).poll()
-    assert (snap.state.value, snap.message) == ("timeout", f"Prometheus at {url} did not answer within 0.5 s")
+    assert (snap.state.value, snap.message) == (
+        "timeout",
+        f"Prometheus at {url} did not answer within 0.5 s",
+    )

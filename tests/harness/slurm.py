@@ -156,7 +156,9 @@ class SlurmCluster:
             lambda: self.run(["scontrol", "ping"], check=False).stdout.find("UP") >= 0,
             timeout_s,
             "slurmctld to answer scontrol ping",
-            on_timeout=lambda: tail(r / "log" / "slurmctld.log") + tail(r / "log" / "slurmctld.out"),
+            on_timeout=lambda: (
+                tail(r / "log" / "slurmctld.log") + tail(r / "log" / "slurmctld.out")
+            ),
         )
         for node in self.nodes:
             self._spawn(
@@ -167,8 +169,10 @@ class SlurmCluster:
             self._all_idle,
             timeout_s,
             "every slurmd to register as idle",
-            on_timeout=lambda: self.run(["sinfo", "-N", "-l"], check=False).stdout
-            + tail(r / "log" / "slurmctld.log"),
+            on_timeout=lambda: (
+                self.run(["sinfo", "-N", "-l"], check=False).stdout
+                + tail(r / "log" / "slurmctld.log")
+            ),
         )
         return self
 
@@ -199,8 +203,10 @@ class SlurmCluster:
         out = self.run(["sbatch", "--parsable", *args, "--wrap", "sleep 300"]).stdout.strip()
         job = out.split(";")[0]
         wait_for(
-            lambda: self.run(["squeue", "-h", "-j", job, "-o", "%T"], check=False).stdout.strip()
-            == "RUNNING",
+            lambda: (
+                self.run(["squeue", "-h", "-j", job, "-o", "%T"], check=False).stdout.strip()
+                == "RUNNING"
+            ),
             20,
             f"job {job} to run",
         )
