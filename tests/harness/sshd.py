@@ -130,20 +130,20 @@ def make_world() -> SshWorld:
     skip_unless_sshd_possible()
     base = Path(tempfile.mkdtemp(prefix="gpu-tray-sshd-"))
     base.chmod(0o755)
-    home = base / "home"
-    home.mkdir(mode=0o755)
     try:
         pw = pwd.getpwnam(TEST_USER)
     except KeyError:
+        home = Path(tempfile.gettempdir()) / f"{TEST_USER}-home"
         subprocess.run(
             ["useradd", "-M", "-d", str(home), "-s", "/bin/bash", TEST_USER],
             check=True,
             capture_output=True,
         )
         pw = pwd.getpwnam(TEST_USER)
-    subprocess.run(["usermod", "-d", str(home), TEST_USER], check=True, capture_output=True)
+    # sshd starts the remote side in the user's home: it must exist.
+    Path(pw.pw_dir).mkdir(parents=True, exist_ok=True)
+    os.chown(pw.pw_dir, pw.pw_uid, pw.pw_gid)
     subprocess.run(["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n", text=True, check=True)
-    os.chown(home, pw.pw_uid, pw.pw_gid)
     Path("/run/sshd").mkdir(exist_ok=True)
     client_key = keygen(base / "client_ed25519")
     authorized = base / "authorized_keys"
