@@ -168,13 +168,14 @@ class Sshd:
     with_nvidia_smi: bool = True
     log_level: str = "VERBOSE"
     extra_config: str = ""
+    netns: str | None = None  # run inside this network namespace
     dir: Path = field(init=False)
     proc: subprocess.Popen | None = field(init=False, default=None)
     host_key: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.dir = self.world.subdir(f"sshd-{self.address}")
-        self.port = self.port or free_port(self.address)
+        self.port = self.port or (free_port(self.address) if self.netns is None else 2222)
         self.host_key = keygen(self.dir / f"host_{self.key_type}", self.key_type)
         bin_dir = self.dir / "bin"
         bin_dir.mkdir(mode=0o755)
@@ -220,11 +221,21 @@ SetEnv PATH={self.dir / "bin"}:/usr/bin:/bin GPU_TRAY_FAKE_NVSMI={self.scenario_
     def start(self) -> Sshd:
         conf = self.dir / "sshd_config"
         conf.write_text(self.config_text())
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        listening = f"Server listening on {self.address} port {self.port}"
+        already = self.log_text().count(listening)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log
+                [*prefix, SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log
             )
-        wait_listening(self.address, self.port, self.proc, self.log)
+        if self.netns:  # not reachable from here: wait for sshd to say it listens
+            deadline = time.monotonic() + 15
+            while self.log_text().count(listening) == already:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd did not start:\n{self.log_text()}")
+                time.sleep(0.02)
+        else:
+            wait_listening(self.address, self.port, self.proc, self.log)
         return self
 
     def stop(self) -> None:

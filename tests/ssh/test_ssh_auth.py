@@ -43,9 +43,7 @@ def ssh_config_entry(alias: str, sshd, key: Path | None, extra: str = "") -> str
     return "\n".join(lines) + "\n" + extra
 
 
-def test_three_line_config_uses_ssh_config_and_hashed_known_hosts(
-    sshd, world, home: Path
-) -> None:
+def test_three_line_config_uses_ssh_config_and_hashed_known_hosts(sshd, world, home: Path) -> None:
     (home / ".ssh" / "config").write_text(
         ssh_config_entry("gpu-node1", sshd, world.client_key, "  ConnectTimeout 5\n")
     )
@@ -117,8 +115,7 @@ def test_key_the_server_does_not_accept(sshd, world, home: Path) -> None:
         probe.close()
     assert (snap.state, snap.message) == (
         HostState.AUTH_FAILED,
-        f"Authentication failed for {world.user}@{sshd.address}:{sshd.port} "
-        "(tried key ~/stranger)",
+        f"Authentication failed for {world.user}@{sshd.address}:{sshd.port} (tried key ~/stranger)",
     )
 
 
