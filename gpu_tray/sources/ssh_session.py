@@ -115,16 +115,21 @@ class SshSession:
                 _close_all(chain)
 
     def disconnect(self) -> None:
-        """Drop the connection (after a resume from sleep); the next run reconnects."""
-        with self._lock:
-            self._close_chain()
+        """Drop the connection (after a resume from sleep); the next run reconnects.
+        A run in progress keeps its connection: it reconnects by itself if that died."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_chain()
+            finally:
+                self._lock.release()
 
     def reset(self) -> None:
         """The user changed credentials, trust or config: start from scratch."""
-        self.disconnect()
+        with self._lock:
+            self._close_chain()
 
     def close(self) -> None:
-        self.disconnect()
+        self.reset()
 
     # -- connecting ----------------------------------------------------------------------------
 
