@@ -89,7 +89,10 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     hosts = {h["name"]: h for h in doc["hosts"]}
     assert list(hosts) == ["busy", "idle", "dead"]
     for h in doc["hosts"]:
-        assert set(h) == {"name", "state", "error", "polled_at", "latency_ms", "gpus"}
+        assert set(h) == {
+            "name", "state", "error", "polled_at", "latency_ms", "source", "node_state", "gpus",
+        }  # fmt: skip
+        assert (h["source"], h["node_state"]) == ("ssh", None)
         assert h["polled_at"].endswith("Z")
     assert (hosts["dead"]["state"], hosts["dead"]["error"]) == (
         "unreachable",
@@ -101,8 +104,9 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     [gpu] = hosts["busy"]["gpus"]
     assert set(gpu) == {
         "index", "uuid", "name", "memory_total_mib", "memory_used_mib", "utilization_pct",
-        "temperature_c", "power_w", "free", "mig_devices", "processes",
+        "temperature_c", "power_w", "free", "allocated", "note", "mig_devices", "processes",
     }  # fmt: skip
+    assert (gpu["allocated"], gpu["note"]) == (None, None)
     assert gpu["name"] == "NVIDIA H100 80GB HBM3" and gpu["free"] is False
     assert gpu["processes"] == [
         {"pid": job.pid, "user": "gputray-tester-long", "name": "/root/tools/memhog",
