@@ -91,6 +91,9 @@ class SlurmCluster:
             "InactiveLimit=0",
             "KillWait=1",
             "MinJobAge=2",
+            # Clients give up on a dead controller in seconds, not half a minute.
+            "MessageTimeout=3",
+            "TCPTimeout=1",
         ]
         gres = ["AutoDetect=off"]
         for node in self.nodes:
