@@ -114,14 +114,22 @@ def test_status_follows_the_served_text_from_busy_to_free(cluster: Cluster) -> N
     assert list(hosts) == ["gpu-a", LKE]
     assert {h["source"] for h in doc["hosts"]} == {"prometheus"}
     [a100] = hosts["gpu-a"]["gpus"]
-    assert (a100["name"], a100["uuid"]) == ("NVIDIA A100-SXM4-40GB", "GPU-7099682b-a20d-2bcc-74ab-b9060454d81e")
-    assert [(m["profile"], m["memory_used_mib"], m["memory_total_mib"]) for m in a100["mig_devices"]] == [
-        ("1g.5gb", 4384, 4864)
-    ]
+    assert (a100["name"], a100["uuid"]) == (
+        "NVIDIA A100-SXM4-40GB",
+        "GPU-7099682b-a20d-2bcc-74ab-b9060454d81e",
+    )
+    assert [
+        (m["profile"], m["memory_used_mib"], m["memory_total_mib"]) for m in a100["mig_devices"]
+    ] == [("1g.5gb", 4384, 4864)]
     assert a100["utilization_pct"] is None and a100["free"] is False
     [ada] = hosts[LKE]["gpus"]
     assert ada["processes"] == [
-        {"pid": None, "user": "default/cuda-75454ffb9f-8ljq7", "name": "cuda", "used_memory_mib": None}
+        {
+            "pid": None,
+            "user": "default/cuda-75454ffb9f-8ljq7",
+            "name": "cuda",
+            "used_memory_mib": None,
+        }
     ]
     assert ada["free"] is False
 
@@ -143,7 +151,9 @@ def test_an_exporter_that_stops_is_unreachable(cluster: Cluster) -> None:
     assert [(s.name, s.state.value) for s in probe.poll()] == [("gpu-a", "ok"), (LKE, "ok")]
     cluster.b.stop()
     # Prometheus marks the series stale at the first failed scrape; then they vanish.
-    wait_for(lambda: not cluster.prom.query(f'DCGM_FI_DEV_FB_USED{{Hostname="{LKE}"}}'), 15, "staleness")
+    wait_for(
+        lambda: not cluster.prom.query(f'DCGM_FI_DEV_FB_USED{{Hostname="{LKE}"}}'), 15, "staleness"
+    )
     snaps = {s.name: s for s in probe.poll()}
     assert snaps["gpu-a"].ok
     assert (snaps[LKE].state.value, snaps[LKE].message) == (

@@ -54,9 +54,11 @@ def _reset(slurm: SlurmCluster) -> SlurmCluster:
     for node in NODES:
         slurm.run(["scontrol", "update", f"NodeName={node.name}", "State=RESUME"], check=False)
     wait_for(
-        lambda: not slurm.run(["squeue", "-h"]).stdout.strip()
-        and all("(IDX:" not in u or "IDX:N/A" in u for u in map(slurm.gres_used, ("node1",)))
-        and slurm.gres_used("node2") in ("gpu:0", "gpu:(null):0"),
+        lambda: (
+            not slurm.run(["squeue", "-h"]).stdout.strip()
+            and all("(IDX:" not in u or "IDX:N/A" in u for u in map(slurm.gres_used, ("node1",)))
+            and slurm.gres_used("node2") in ("gpu:0", "gpu:(null):0")
+        ),
         20,
         "jobs to end",
     )
@@ -71,7 +73,10 @@ def allocated(snap_gpus) -> list[bool | None]:
 def test_local_probe_follows_the_jobs(clean: SlurmCluster) -> None:
     slurm = clean
     probe = SlurmProbe(
-        SourceConfig(kind="slurm", login="localhost"), Config(), NoSecrets(), runner=LocalRunner(slurm.env)
+        SourceConfig(kind="slurm", login="localhost"),
+        Config(),
+        NoSecrets(),
+        runner=LocalRunner(slurm.env),
     )
     snaps = {s.name: s for s in probe.poll()}
     assert [(n, s.state.value, s.node_state) for n, s in snaps.items()] == [
@@ -205,7 +210,10 @@ def test_status_over_ssh_counts_gpus_jobs_and_drained_nodes(clean: SlurmCluster,
 def test_controller_down_is_a_typed_state(slurm: SlurmCluster) -> None:
     """Last: it stops slurmctld."""
     probe = SlurmProbe(
-        SourceConfig(kind="slurm", login="login1"), Config(), NoSecrets(), runner=LocalRunner(slurm.env)
+        SourceConfig(kind="slurm", login="login1"),
+        Config(),
+        NoSecrets(),
+        runner=LocalRunner(slurm.env),
     )
     assert [s.name for s in probe.poll()] == ["node1", "node2"]
     ctld = next(p for p in slurm._procs if p.args[0] == "slurmctld")
