@@ -43,17 +43,46 @@ DEFAULT_HOST_LABEL = "Hostname"
 HOST_FALLBACKS = ("exported_Hostname", "kubernetes_node", "node", "instance")
 
 
-def instant_query(metric_regex: str = "|".join(METRICS)) -> str:
-    """The one PromQL query per poll: every value we need, plus when each GPU's
-    FB_USED was last sampled. An instant query reports its own evaluation time,
-    so a series that stopped updating would otherwise look fresh for 5 minutes.
+# Every label build_hosts reads. The query keeps only these (`max by`), which
+# halves the answer on kube-prometheus, where each series carries a dozen more.
+QUERY_LABELS = (
+    "Hostname",
+    "gpu",
+    "UUID",
+    "modelName",
+    "pci_bus_id",
+    "GPU_I_ID",
+    "GPU_I_PROFILE",
+    "pod",
+    "namespace",
+    "container",
+    *(f"exported_{k}" for k in ("Hostname", "gpu", "UUID", "modelName", "GPU_I_ID")),
+    *(f"exported_{k}" for k in ("GPU_I_PROFILE", "pod", "namespace", "container")),
+    "kubernetes_node",
+    "node",
+    "instance",
+)
+QUERY_METRICS = (UTIL, FB_USED, FB_FREE, TEMP, POWER)
 
-    `timestamp()` drops the metric name; the label_replace inside it keeps the
-    name in SAMPLE_TIME_LABEL, so the result has no duplicate label sets and
-    `or` keeps both halves."""
-    values = f'{{__name__=~"{metric_regex}"}}'
-    stamp = f'timestamp(label_replace({FB_USED}, "{SAMPLE_TIME_LABEL}", "$1", "__name__", "(.+)"))'
-    return f"{values} or {stamp}"
+
+def instant_query(host_label: str = DEFAULT_HOST_LABEL, stale_after_s: float = 90.0) -> str:
+    """The one PromQL query per poll: every value we need, plus the sample time of
+    each GPU whose FB_USED has not been updated for `stale_after_s`.
+
+    An instant query reports its evaluation time and looks back 5 minutes, so a
+    series that stopped updating (no staleness marker: a federated or restarted
+    Prometheus, an exporter stamping its own times) would look fresh. `timestamp()`
+    of a plain selector is the sample's own time; only the stale ones are asked
+    for, so a healthy cluster adds nothing to the answer. (`timestamp()` drops the
+    metric name; SAMPLE_TIME_LABEL tells those series apart for `or`.)"""
+    labels = ", ".join(dict.fromkeys((host_label, *QUERY_LABELS)))
+    metrics = "|".join(QUERY_METRICS)
+    values = f'max by (__name__, {labels}) ({{__name__=~"{metrics}"}})'
+    stamp = (
+        f'label_replace(timestamp({FB_USED}), "{SAMPLE_TIME_LABEL}", "{FB_USED}", "", "")'
+        f" < time() - {float(stale_after_s):g}"
+    )
+    return f"{values} or ({stamp})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +230,13 @@ def series_from_query(body: bytes | str) -> QueryResult:
     out: list[Series] = []
     evaluated_at: float | None = None
     for item in data["result"]:
-        if not isinstance(item, dict) or not isinstance(item.get("metric"), dict):
+        if not isinstance(item, dict):
             continue
-        metric = {str(k): str(v) for k, v in item["metric"].items() if isinstance(v, str)}
+        metric = item.get("metric")
+        if not isinstance(metric, dict):
+            continue
+        if not all(isinstance(v, str) and isinstance(k, str) for k, v in metric.items()):
+            metric = {str(k): v for k, v in metric.items() if isinstance(v, str)}
         point = item.get("value")
         if point is None and isinstance(item.get("values"), list) and item["values"]:
             point = item["values"][-1]  # a range query: its latest point
@@ -214,9 +247,9 @@ def series_from_query(body: bytes | str) -> QueryResult:
         if value is None or isinstance(ts, bool) or not isinstance(ts, int | float):
             continue
         name = metric.pop("__name__", "")
-        if math.isfinite(ts):
-            evaluated_at = float(ts) if evaluated_at is None else max(evaluated_at, float(ts))
-        out.append(Series(name, metric, value))
+        if evaluated_at is None and math.isfinite(ts):
+            evaluated_at = float(ts)
+        out.append(Series(name if isinstance(name, str) else "", metric, value))
     return QueryResult(out, evaluated_at)
 
 
@@ -336,14 +369,21 @@ def _gpu(
     now: float,
     stale_after_s: float,
 ) -> tuple[GpuSample, float | None]:
+    times = [t for u in units.values() for t in u.sample_times]
+    latest = max(times) if times else None
+    stale = {
+        k for k, u in units.items() if u.sample_times and now - max(u.sample_times) > stale_after_s
+    }
+    fault = None
+    if stale and len(stale) == len(units):
+        fault = f"stale: no new sample for {_age(now - latest)}"  # type: ignore[operator]
+    elif stale:
+        # Fresh rows beside stale ones: the stale rows are a MIG instance (or a
+        # whole-GPU row) that no longer reports, not this GPU's current state.
+        units = {k: u for k, u in units.items() if k not in stale}
     whole = units.get("")
     migs = sorted(((k, u) for k, u in units.items() if k), key=lambda kv: _int_or(kv[0], 1 << 30))
     first = (whole or migs[0][1]).labels
-    times = [t for u in units.values() for t in u.sample_times]
-    latest = max(times) if times else None
-    fault = None
-    if latest is not None and now - latest > stale_after_s:
-        fault = f"stale: no new sample for {_age(now - latest)}"
     mig_devices: list[MigDevice] = []
     for n, (instance, u) in enumerate(migs):
         used = _last(u, FB_USED)

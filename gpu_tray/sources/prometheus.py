@@ -83,7 +83,7 @@ class PrometheusProbe:
         self.source_name = source.name or f"prometheus:{urllib.parse.urlsplit(self.url).netloc}"
         self.name = f"prometheus {self.url}" if source.name is None else source.name
         self.secrets = secrets
-        self.query = instant_query()
+        self.query = instant_query(self.options.host_label, self.options.stale_after_s)
         self._known: dict[str, None] = {}  # hosts seen, in order of first appearance
         self._auth_header: str | None = None
         self.last_response_bytes = 0  # for the benchmark: what one poll moved

@@ -395,10 +395,16 @@ def test_sample_time_series_from_the_query() -> None:
 
 
 def test_query_is_one_instant_query_for_every_metric() -> None:
-    q = instant_query()
+    q = instant_query("kubernetes_node", 45)
     for metric in ("GPU_UTIL", "FB_USED", "FB_FREE", "GPU_TEMP", "POWER_USAGE"):
         assert f"DCGM_FI_DEV_{metric}" in q
-    assert " or timestamp(label_replace(" in q
+    assert q.startswith("max by (__name__, kubernetes_node, Hostname, gpu, UUID,")
+    # Sample times only for series older than stale_after_s; of a plain selector,
+    # so that timestamp() is the sample's time and not the evaluation's.
+    assert q.endswith(
+        ' or (label_replace(timestamp(DCGM_FI_DEV_FB_USED), "gpu_tray_sample_time", '
+        '"DCGM_FI_DEV_FB_USED", "", "") < time() - 45)'
+    )
 
 
 @pytest.mark.parametrize(
@@ -479,3 +485,29 @@ def test_any_json_shape_never_raises(doc: object) -> None:
     except QueryError:
         return
     build_hosts(result.series, NOW, 90.0)
+
+
+def test_a_stale_mig_row_beside_fresh_ones_is_dropped() -> None:
+    text = exposition_text_of("dcgm_metrics_a100_mig_2x1g5gb_2g10gb_active_runai.ini")
+    fresh, old = int(NOW * 1000), int((NOW - 600) * 1000)
+    stamped = "\n".join(
+        f"{line} {old if 'GPU_I_ID="9"' in line else fresh}" if line.startswith("DCGM") else line
+        for line in text.splitlines()
+    )
+    gpu = build_hosts(parse_exposition(stamped).series, NOW, 90.0)[
+        "nvidia-dcgm-exporter-q28k4"
+    ].gpus[0]
+    assert gpu.fault is None
+    assert [m.gpu_instance_id for m in gpu.mig_devices] == [5, 7]
+    every_row_old = "\n".join(
+        f"{line} {old}" if line.startswith("DCGM") else line for line in text.splitlines()
+    )
+    gpu = build_hosts(parse_exposition(every_row_old).series, NOW, 90.0)[
+        "nvidia-dcgm-exporter-q28k4"
+    ].gpus[0]
+    assert gpu.fault == "stale: no new sample for 10 min"
+    assert [m.gpu_instance_id for m in gpu.mig_devices] == [5, 7, 9]
+
+
+def exposition_text_of(name: str) -> str:
+    return (CLUSTER / name).read_text()

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gpu_tray.core.settings import SourceConfig
+from gpu_tray.core.availability import host_units
+from gpu_tray.core.settings import FreeThresholds, SourceConfig
 from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.prometheus import PrometheusProbe
 from tests.harness.procs import skip_reason, wait_for
@@ -144,6 +147,50 @@ def test_status_follows_the_served_text_from_busy_to_free(cluster: Cluster) -> N
     cluster.serve_a(BUSY_MIG, 4384)
     rc, doc = status_json(cfg)
     assert (doc["free_gpus"], doc["total_gpus"]) == (0, 2)
+
+
+def test_a_series_that_stops_updating_is_stale_not_free(cluster: Cluster) -> None:
+    """An exporter that keeps serving one timestamped sample: Prometheus writes no
+    staleness marker, the instant query keeps returning it, and only its sample time
+    shows it is old."""
+    cluster.serve_a(IDLE_MIG, 6)
+    probe = PrometheusProbe(
+        SourceConfig(kind="prometheus", url=cluster.prom.url, options={"stale_after_s": 2}),
+        NoSecrets(),
+    )
+    assert {s.name: s.ok for s in probe.poll()} == {"gpu-a": True, LKE: True}
+    # A little ahead of the last scrape, so the first stamped sample is not out of order.
+    frozen_at_ms = int(time.time() * 1000) + 1500
+    stamped = "".join(
+        f"{line} {frozen_at_ms}\n" if line and not line.startswith("#") else f"{line}\n"
+        for line in exposition_text(IDLE_MIG).splitlines()
+    )
+    cluster.a.serve(stamped)
+    wait_for(
+        lambda: (
+            cluster.prom.query('timestamp(DCGM_FI_DEV_FB_USED{Hostname="gpu-a"})')[0]["value"][1]
+            == f"{frozen_at_ms / 1000:.3f}".rstrip("0").rstrip(".")
+        ),
+        15,
+        "the timestamped sample",
+        interval_s=0.2,
+    )
+    snap = wait_for(
+        lambda: next(s for s in probe.poll() if s.name == "gpu-a" and not s.ok), 15, "staleness"
+    )
+    assert snap.state.value == "timeout" and snap.stale
+    assert re.fullmatch(
+        r"No new DCGM sample from gpu-a for \d+ s; showing the last one", snap.message
+    )
+    assert snap.gpus[0].fault.startswith("stale: no new sample for ")
+    assert [u.free for u in host_units(snap, FreeThresholds())] == [False]
+    cluster.a.serve(exposition_text(BUSY_MIG))
+    wait_for(
+        lambda: all(s.ok for s in probe.poll()),
+        15,
+        "fresh samples again",
+        on_timeout=lambda: repr([(s.name, s.state, s.message, s.gpus) for s in probe.poll()]),
+    )
 
 
 def test_an_exporter_that_stops_is_unreachable(cluster: Cluster) -> None:
