@@ -490,8 +490,9 @@ def test_any_json_shape_never_raises(doc: object) -> None:
 def test_a_stale_mig_row_beside_fresh_ones_is_dropped() -> None:
     text = exposition_text_of("dcgm_metrics_a100_mig_2x1g5gb_2g10gb_active_runai.ini")
     fresh, old = int(NOW * 1000), int((NOW - 600) * 1000)
+    instance_9 = 'GPU_I_ID="9"'
     stamped = "\n".join(
-        f"{line} {old if 'GPU_I_ID="9"' in line else fresh}" if line.startswith("DCGM") else line
+        f"{line} {old if instance_9 in line else fresh}" if line.startswith("DCGM") else line
         for line in text.splitlines()
     )
     gpu = build_hosts(parse_exposition(stamped).series, NOW, 90.0)[
