@@ -7,37 +7,18 @@ unit from the values; we do the same when selecting columns by name.
 
 from __future__ import annotations
 
-import csv
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS, MARK
+from tests.harness.fake_nvidia_smi import select_fields
 
 NVSMI = Path(__file__).parent / "fixtures" / "nvidia-smi"
-
-_UNIT = re.compile(r"\s*\[[^\]]*\]$")
-_VALUE_UNIT = re.compile(r"^(-?[0-9.]+) (MiB|W|%|MHz|C)$")
-
-
-def _header_name(h: str) -> str:
-    return _UNIT.sub("", h.strip())
 
 
 def select(csv_path: Path, fields: str) -> list[str]:
     """Rows of `csv_path` restricted to `fields`, as `--format=csv,noheader,nounits` prints them."""
-    rows = list(csv.reader(csv_path.read_text().splitlines()))
-    names = [_header_name(h) for h in rows[0]]
-    out = []
-    for row in rows[1:]:
-        by_name = dict(zip(names, (v.strip() for v in row), strict=False))
-        values = []
-        for f in fields.split(","):
-            v = by_name[f]
-            m = _VALUE_UNIT.match(v)
-            values.append(m.group(1) if m else v)
-        out.append(", ".join(values))
-    return out
+    return select_fields(csv_path.read_text(), fields)
 
 
 @dataclass(frozen=True)
