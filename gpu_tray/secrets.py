@@ -473,7 +473,8 @@ class SecretStore:
             log.info("keyring backend: %s", name)
             self._set_status(KeyringStatus(KeyringState.OK, name, None))
         else:
-            log.warning("keyring backend: %s. %s", name, NO_KEYRING_MESSAGE)
+            # Normal on a headless machine: the UI shows the message, the log just notes it.
+            log.info("keyring backend: %s. %s", name, NO_KEYRING_MESSAGE)
             self._set_status(KeyringStatus(KeyringState.NONE, name, NO_KEYRING_MESSAGE))
 
     def _succeeded(self) -> None:

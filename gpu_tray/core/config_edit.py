@@ -118,14 +118,23 @@ def replace_host(doc: Document, name: str, host: HostConfig) -> None:
             table[key] = value
 
 
+def _drop_if_empty(doc: Document, key: str) -> None:
+    """An emptied array of tables would be written as `key = []` above the user's
+    first comment: leave the key out instead (absent means empty)."""
+    if key in doc and isinstance(doc[key], AoT) and len(doc[key]) == 0:
+        del doc[key]
+
+
 def remove_host(doc: Document, name: str) -> None:
     """Remove a host, and the watch rules that name it (they could never fire again)."""
     del _aot(doc, "hosts")[_host_index(doc, name)]
+    _drop_if_empty(doc, "hosts")
     if "watch" in doc:
         rules = _aot(doc, "watch")
         for i in reversed(range(len(rules))):
             if rules[i].get("host") == name:
                 del rules[i]
+        _drop_if_empty(doc, "watch")
 
 
 def move_host(doc: Document, name: str, new_index: int) -> None:
@@ -180,6 +189,7 @@ def remove_watch(doc: Document, key: str) -> None:
     for i in reversed(range(len(rules))):
         if _spec_of(rules[i]).key == key:
             del rules[i]
+    _drop_if_empty(doc, "watch")
 
 
 def set_value(doc: Document, table: str | None, key: str, value: object) -> None:

@@ -59,6 +59,7 @@ def test_set_get_forget_through_the_real_secret_service(secret_service, caplog) 
 
 
 def test_no_dbus_gives_the_plain_message_and_session_only_secrets(no_dbus, caplog) -> None:
+    caplog.set_level(logging.INFO)
     store = SecretStore()
     statuses = []
     store.on_status(statuses.append)
