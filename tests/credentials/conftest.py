@@ -35,3 +35,7 @@ def no_dbus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     assert not os.path.exists(run / "bus")
+
+
+# Real sshd hosts, shared with the SSH source's own tests.
+from tests.ssh.conftest import make_sshd, sshd, world  # noqa: E402, F401
