@@ -42,6 +42,8 @@ def load_document(path: Path) -> Document:
 def save_document(path: Path, doc: Document) -> Config:
     """Validate, then replace `path` atomically (temp file in the same folder + rename)."""
     text = tomlkit.dumps(doc)
+    if text.strip():
+        text = text.rstrip("\n") + "\n"  # one newline at the end, however tables were spaced
     config = parse_config(text, path)  # raises ConfigError: nothing is written
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
@@ -102,8 +104,17 @@ def _host_index(doc: Document, name: str) -> int:
     raise KeyError(name)
 
 
+def _append_spaced(aot: AoT, table: Table) -> None:
+    """Append with a blank line around the new table, as people write them (tomlkit
+    would glue it to the previous table and to whatever follows)."""
+    if len(aot) and not aot[-1].as_string().endswith("\n\n"):
+        aot[-1].add(tomlkit.nl())
+    table.add(tomlkit.nl())
+    aot.append(table)
+
+
 def add_host(doc: Document, host: HostConfig) -> None:
-    _aot(doc, "hosts").append(host_table(host))
+    _append_spaced(_aot(doc, "hosts"), host_table(host))
 
 
 def replace_host(doc: Document, name: str, host: HostConfig) -> None:
