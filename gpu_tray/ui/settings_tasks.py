@@ -10,6 +10,7 @@ hears it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -45,10 +46,9 @@ class Task(QObject):
             result, error = fn(), None
         except Exception as exc:
             result, error = None, exc
-        try:
+        # RuntimeError: the widget that asked is gone, and nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
             self._finished.emit(result, error)
-        except RuntimeError:
-            pass  # the widget that asked is gone: nobody to tell
 
     @Slot(object, object)
     def _deliver(self, result: Any, error: BaseException | None) -> None:
