@@ -407,14 +407,17 @@ class SecretStore:
         """Probe the keyring in the background; status listeners hear the result."""
         threading.Thread(target=self.status, name="keyring-probe", daemon=True).start()
 
-    def on_status(self, listener: StatusListener) -> None:
+    def on_status(self, listener: StatusListener) -> Callable[[], None]:
         """Called (on a worker thread) whenever the state changes, e.g. to show the
-        no-keyring message once."""
+        no-keyring message once. Returns a function that unsubscribes."""
         self._status_listeners.append(listener)
+        return lambda: _discard(self._status_listeners, listener)
 
-    def on_request(self, listener: RequestListener) -> None:
-        """Called (on a worker thread) when the SSH source needs a secret from the user."""
+    def on_request(self, listener: RequestListener) -> Callable[[], None]:
+        """Called (on a worker thread) when the SSH source needs a secret from the user.
+        Returns a function that unsubscribes."""
         self._request_listeners.append(listener)
+        return lambda: _discard(self._request_listeners, listener)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -517,6 +520,11 @@ class SecretStore:
                 listener(request)
             except Exception:
                 log.exception("secret request listener failed")
+
+
+def _discard(listeners: list[Any], listener: Any) -> None:
+    if listener in listeners:
+        listeners.remove(listener)
 
 
 def _with_rejected(request: SecretRequest) -> SecretRequest:

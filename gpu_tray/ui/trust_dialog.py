@@ -114,9 +114,8 @@ class TrustDialog(QDialog):
             QStyle.StandardPixmap.SP_MessageBoxQuestion,
             f"gpu-tray has not seen the host key of {self.host_name} before",
             "It cannot tell whether this is really your server. Compare the fingerprint "
-            "below with the one your administrator gives you (on the server: "
-            f"ssh-keygen -lf /etc/ssh/ssh_host_{_short_type(i.key_type)}_key.pub). "
-            "Trust it only if they match.",
+            "below with the one your administrator gives you, or with what the command "
+            "below prints on the server. Trust it only if they match.",
         )
         form = QFormLayout()
         form.addRow("Host:", _value(i.host_id))
@@ -124,6 +123,8 @@ class TrustDialog(QDialog):
         self.fingerprint = _value(i.fingerprint, mono=True)
         self.fingerprint.setObjectName("fingerprint")
         form.addRow("Fingerprint:", self.fingerprint)
+        check = f"ssh-keygen -lf /etc/ssh/ssh_host_{_short_type(i.key_type)}_key.pub"
+        form.addRow("On the server:", _value(check, mono=True))
         layout.addLayout(form)
         self.buttons = QDialogButtonBox()
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -141,6 +142,7 @@ class TrustDialog(QDialog):
         i = self.info
         revoked = i.known_fingerprint == i.fingerprint
         self.setWindowTitle(f"Host key changed: {self.host_name}")
+        self.setMinimumWidth(680)
         if revoked:
             title = f"The host key of {self.host_name} is revoked"
             text = (
@@ -200,7 +202,7 @@ def _value(text: str, mono: bool = False) -> QLabel:
     label = QLabel(text)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
+    label.setWordWrap(not mono)  # a fingerprint or a command must not break mid-word
     if mono:
         font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         font.setStyleHint(QFont.StyleHint.Monospace)
