@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,9 @@ def save_document(path: Path, doc: Document) -> Config:
     """Validate, then replace `path` atomically (temp file in the same folder + rename)."""
     text = tomlkit.dumps(doc)
     if text.strip():
-        text = text.rstrip("\n") + "\n"  # one newline at the end, however tables were spaced
+        # One blank line before a table header and one newline at the end, however
+        # tomlkit spaced the tables we added.
+        text = re.sub(r"\n{3,}(?=\[)", "\n\n", text).rstrip("\n") + "\n"
     config = parse_config(text, path)  # raises ConfigError: nothing is written
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644

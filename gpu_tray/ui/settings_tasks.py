@@ -10,7 +10,6 @@ hears it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +18,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+
+# Tasks waiting for their answer. The Python side of a Task must outlive its worker
+# thread: PySide cannot call a slot of a Python subclass whose wrapper is gone.
+_pending: set[Task] = set()
+_pending_lock = threading.Lock()
 
 
 class Task(QObject):
@@ -38,17 +43,23 @@ class Task(QObject):
         self._on_result = on_result
         self._on_error = on_error
         self._finished.connect(self._deliver)
-        self._thread = threading.Thread(target=self._work, args=(fn,), name=name, daemon=True)
-        self._thread.start()
+        with _pending_lock:
+            _pending.add(self)
+        threading.Thread(target=self._work, args=(fn,), name=name, daemon=True).start()
 
     def _work(self, fn: Callable[[], Any]) -> None:
         try:
             result, error = fn(), None
         except Exception as exc:
             result, error = None, exc
-        # RuntimeError: the widget that asked is gone, and nobody is left to tell.
-        with contextlib.suppress(RuntimeError):
+        try:
             self._finished.emit(result, error)
+        except RuntimeError:  # the widget that asked is gone: nobody is left to tell
+            self._release()
+
+    def _release(self) -> None:
+        with _pending_lock:
+            _pending.discard(self)
 
     @Slot(object, object)
     def _deliver(self, result: Any, error: BaseException | None) -> None:
@@ -60,7 +71,9 @@ class Task(QObject):
             else:
                 log.error("background task failed: %s: %s", type(error).__name__, error)
         finally:
-            self.deleteLater()
+            # No deleteLater(): the parent deletes it. Deleting it here as well crashed
+            # (PySide 6.12, in ~QObject) when the parent went at the same time.
+            self._release()
 
 
 def run_in_background(
