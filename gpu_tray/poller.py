@@ -150,6 +150,18 @@ class Poller:
                 w.failures = 0
                 w.wake.set()
 
+    def reconnect_all(self) -> None:
+        """After a resume or a network change, kept connections are probably dead: drop
+        them (probes that keep one have `disconnect()`) and poll now."""
+        for w in self._workers:
+            disconnect = getattr(w.probe, "disconnect", None)
+            if disconnect is not None:
+                try:
+                    disconnect()
+                except Exception:
+                    log.exception("disconnecting %s", w.probe.name)
+        self.refresh_now()
+
     def set_paused(self, paused: bool) -> None:
         if paused:
             self._paused.set()
@@ -196,8 +208,8 @@ class Poller:
         while not self._stop.wait(2.0):
             mono, boot = time.monotonic(), _boottime()
             if (boot - last_boot) - (mono - last_mono) > RESUME_GAP_S:
-                log.info("resume from sleep detected: polling every host now")
-                self.refresh_now()
+                log.info("resume from sleep detected: reconnecting and polling every host now")
+                self.reconnect_all()
             last_mono, last_boot = mono, boot
 
 

@@ -126,7 +126,7 @@ def _load_key(path: str, a: _Attempt, secrets: SecretLookup) -> paramiko.PKey | 
         )
         return None
     try:
-        return paramiko.PKey.from_path(path, password=passphrase)
+        return paramiko.PKey.from_path(path, password=passphrase.encode())
     except (SSHException, ValueError, TypeError) as exc:
         log.debug("passphrase rejected for %s: %s", path, type(exc).__name__)
         a.problems.append(f"the passphrase stored for key {_short(path)} is wrong")

@@ -47,7 +47,11 @@ class ExecResult:
 
 
 class _Lost(Exception):
-    """The kept connection died under us: worth one fresh connection."""
+    """The kept connection died, or went silent, under us: worth one fresh connection."""
+
+    def __init__(self, state: HostState, message: str) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 class SshSession:
@@ -84,14 +88,14 @@ class SshSession:
             except _Lost as exc:
                 self._close_chain()
                 if not reused:
-                    raise SshFailure(HostState.UNREACHABLE, str(exc)) from None
+                    raise SshFailure(exc.state, str(exc)) from None
                 log.info("%s: kept connection lost (%s); reconnecting", self.host.name, exc)
             self._open()
             try:
                 return self._exec(command, timeout_s)
             except _Lost as exc:
                 self._close_chain()
-                raise SshFailure(HostState.UNREACHABLE, str(exc)) from None
+                raise SshFailure(exc.state, str(exc)) from None
 
     def offered_host_key(self) -> HostKeyInfo:
         """The key the host offers now (reached through its jump hosts, which must be
@@ -111,16 +115,21 @@ class SshSession:
                 _close_all(chain)
 
     def disconnect(self) -> None:
-        """Drop the connection (after a resume from sleep); the next run reconnects."""
-        with self._lock:
-            self._close_chain()
+        """Drop the connection (after a resume from sleep); the next run reconnects.
+        A run in progress keeps its connection: it reconnects by itself if that died."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_chain()
+            finally:
+                self._lock.release()
 
     def reset(self) -> None:
         """The user changed credentials, trust or config: start from scratch."""
-        self.disconnect()
+        with self._lock:
+            self._close_chain()
 
     def close(self) -> None:
-        self.disconnect()
+        self.reset()
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -256,21 +265,21 @@ class SshSession:
         assert target is not None
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_s
+        too_slow = f"The poll command on {target.address} did not finish within {timeout_s:g} s"
         try:
             chan = t.open_session(timeout=min(timeout_s, target.connect_timeout_s))
         except (SSHException, EOFError, OSError) as exc:
-            raise _Lost(f"The connection to {target.address} was lost ({exc})") from None
+            if t.is_active() and "Timeout" in str(exc):
+                raise _Lost(HostState.TIMEOUT, too_slow) from None
+            raise _Lost(HostState.UNREACHABLE, _lost(target, exc)) from None
         try:
             try:
                 chan.exec_command(command)
             except (SSHException, EOFError, OSError) as exc:
-                raise _Lost(f"The connection to {target.address} was lost ({exc})") from None
+                raise _Lost(HostState.UNREACHABLE, _lost(target, exc)) from None
             out, err = _drain(chan, deadline)
             if out is None or not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
-                raise SshFailure(
-                    HostState.TIMEOUT,
-                    f"The poll command on {target.address} did not finish within {timeout_s:g} s",
-                )
+                raise SshFailure(HostState.TIMEOUT, too_slow)
             status = chan.recv_exit_status()  # already there: status_event is set
         finally:
             chan.close()
@@ -301,6 +310,10 @@ def _drain(chan: paramiko.Channel, deadline: float) -> tuple[bytearray | None, b
             return None, err
         # The channel's fileno becomes readable when either stream has data or ends.
         select.select([chan], [], [], left)
+
+
+def _lost(target: SshTarget, exc: BaseException) -> str:
+    return f"The connection to {target.address} was lost ({str(exc) or type(exc).__name__})"
 
 
 def _close_all(chain: list[paramiko.Transport]) -> None:

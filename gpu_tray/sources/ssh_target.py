@@ -22,6 +22,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 MAX_JUMPS = 8  # ProxyJump chains that loop back on themselves stop here
 
+_HOST_LINE = re.compile(r"^\s*Host(?:\s*=\s*|\s+)(.+?)\s*(?:#.*)?$", re.IGNORECASE)
 _HOP = re.compile(r"^(?:(?P<user>[^@]+)@)?(?P<host>\[[^\]]+\]|[^:]+)(?::(?P<port>\d+))?$")
 
 
@@ -75,19 +76,24 @@ def load_ssh_config(path: Path | None = None) -> paramiko.SSHConfig:
         raise TargetError(f"Cannot read {path}: {exc}") from None
 
 
-def ssh_config_hosts(config: paramiko.SSHConfig) -> list[str]:
-    """Concrete `Host` names (no wildcards or negations), for "Import from ~/.ssh/config"."""
-    names = []
-    for name in config.get_hostnames():
-        if name and not any(c in name for c in "*?!") and name not in names:
-            names.append(name)
+def ssh_config_hosts(text: str) -> list[str]:
+    """Concrete `Host` names in file order (no wildcards or negations), for "Import from
+    ~/.ssh/config". paramiko keeps no order, so the text is scanned."""
+    names: list[str] = []
+    for line in text.splitlines():
+        m = _HOST_LINE.match(line)
+        if not m:
+            continue
+        for name in m.group(1).split():
+            name = name.strip('"')
+            if name and not any(c in name for c in "*?!") and name not in names:
+                names.append(name)
     return names
 
 
 def resolve(host: HostConfig, ssh_config: paramiko.SSHConfig | None = None) -> SshTarget:
     """Resolve a [[hosts]] entry. Raises TargetError for what we cannot honour."""
     ssh_config = ssh_config if ssh_config is not None else load_ssh_config()
-    jumps_spec = host.proxy_jump
     target = _lookup(
         ssh_config,
         alias=host.name,
@@ -96,8 +102,9 @@ def resolve(host: HostConfig, ssh_config: paramiko.SSHConfig | None = None) -> S
         port=host.port,
         identity_file=host.identity_file,
         auth=host.auth,
-        jump_override=jumps_spec,
+        jump_override=host.proxy_jump,
         depth=0,
+        root=host.name,
     )
     return target
 
@@ -122,9 +129,10 @@ def _lookup(
     auth: AuthMethod | None,
     jump_override: str | None,
     depth: int,
+    root: str,
 ) -> SshTarget:
     if depth > MAX_JUMPS:
-        raise TargetError(f"ProxyJump for {alias} goes more than {MAX_JUMPS} hops deep (a loop?)")
+        raise TargetError(f"ProxyJump for {root} goes more than {MAX_JUMPS} hops deep (a loop?)")
     opts = ssh_config.lookup(alias)
     if "proxycommand" in opts and jump_override is None and "proxyjump" not in opts:
         raise TargetError(
@@ -158,6 +166,7 @@ def _lookup(
                 auth=None,
                 jump_override=None,
                 depth=depth + 1,
+                root=root,
             )
             # A hop reached through its own ProxyJump: those hops come first.
             jumps.extend(hop_target.jumps)

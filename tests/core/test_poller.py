@@ -180,3 +180,24 @@ def test_poll_once_reports_a_hung_probe_as_timeout() -> None:
         ("dead", HostState.TIMEOUT, "No answer from dead within 0.5 s"),
         ("ok", HostState.OK, None),
     ]
+
+
+def test_reconnect_all_drops_kept_connections_and_polls_now() -> None:
+    class Keeper(ScriptedProbe):
+        disconnects = 0
+
+        def disconnect(self) -> None:
+            self.disconnects += 1
+
+    keeper = Keeper("k", [HostState.OK] * 10)
+    plain = ScriptedProbe("p", [HostState.OK] * 10)  # keeps no connection: no disconnect()
+    got = Collector()
+    poller = Poller([keeper, plain], interval_s=3600, on_snapshot=got)
+    poller.start()
+    try:
+        got.wait_for(lambda s: len([x for x in s if x.ok]) == 2)
+        poller.reconnect_all()
+        got.wait_for(lambda s: len([x for x in s if x.ok]) == 4)
+        assert (keeper.disconnects, keeper.polls, plain.polls) == (1, 2, 2)
+    finally:
+        poller.stop()

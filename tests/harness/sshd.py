@@ -130,20 +130,20 @@ def make_world() -> SshWorld:
     skip_unless_sshd_possible()
     base = Path(tempfile.mkdtemp(prefix="gpu-tray-sshd-"))
     base.chmod(0o755)
-    home = base / "home"
-    home.mkdir(mode=0o755)
     try:
         pw = pwd.getpwnam(TEST_USER)
     except KeyError:
+        home = Path(tempfile.gettempdir()) / f"{TEST_USER}-home"
         subprocess.run(
             ["useradd", "-M", "-d", str(home), "-s", "/bin/bash", TEST_USER],
             check=True,
             capture_output=True,
         )
         pw = pwd.getpwnam(TEST_USER)
-    subprocess.run(["usermod", "-d", str(home), TEST_USER], check=True, capture_output=True)
+    # sshd starts the remote side in the user's home: it must exist.
+    Path(pw.pw_dir).mkdir(parents=True, exist_ok=True)
+    os.chown(pw.pw_dir, pw.pw_uid, pw.pw_gid)
     subprocess.run(["chpasswd"], input=f"{TEST_USER}:{TEST_PASSWORD}\n", text=True, check=True)
-    os.chown(home, pw.pw_uid, pw.pw_gid)
     Path("/run/sshd").mkdir(exist_ok=True)
     client_key = keygen(base / "client_ed25519")
     authorized = base / "authorized_keys"
@@ -168,13 +168,14 @@ class Sshd:
     with_nvidia_smi: bool = True
     log_level: str = "VERBOSE"
     extra_config: str = ""
+    netns: str | None = None  # run inside this network namespace
     dir: Path = field(init=False)
     proc: subprocess.Popen | None = field(init=False, default=None)
     host_key: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.dir = self.world.subdir(f"sshd-{self.address}")
-        self.port = self.port or free_port(self.address)
+        self.port = self.port or (free_port(self.address) if self.netns is None else 2222)
         self.host_key = keygen(self.dir / f"host_{self.key_type}", self.key_type)
         bin_dir = self.dir / "bin"
         bin_dir.mkdir(mode=0o755)
@@ -220,11 +221,21 @@ SetEnv PATH={self.dir / "bin"}:/usr/bin:/bin GPU_TRAY_FAKE_NVSMI={self.scenario_
     def start(self) -> Sshd:
         conf = self.dir / "sshd_config"
         conf.write_text(self.config_text())
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        listening = f"Server listening on {self.address} port {self.port}"
+        already = self.log_text().count(listening)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log
+                [*prefix, SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log
             )
-        wait_listening(self.address, self.port, self.proc, self.log)
+        if self.netns:  # not reachable from here: wait for sshd to say it listens
+            deadline = time.monotonic() + 15
+            while self.log_text().count(listening) == already:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd did not start:\n{self.log_text()}")
+                time.sleep(0.02)
+        else:
+            wait_listening(self.address, self.port, self.proc, self.log)
         return self
 
     def stop(self) -> None:

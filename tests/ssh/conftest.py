@@ -7,13 +7,15 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from gpu_tray.core.settings import HostConfig
+from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.host_keys import KnownHosts
+from gpu_tray.sources.ssh_probe import SshProbe
+from gpu_tray.sources.ssh_session import SshSession
 from tests.harness.sshd import Sshd, SshWorld, make_world
-
-pytestmark = pytest.mark.sshd
 
 _addresses = itertools.cycle(range(2, 250))
 
@@ -58,3 +60,41 @@ def known_hosts(tmp_path: Path, *servers: Sshd) -> KnownHosts:
     f = tmp_path / "known_hosts"
     f.write_text("".join(s.known_hosts_line() for s in servers))
     return KnownHosts(files=[f], app_file=tmp_path / "app_known_hosts")
+
+
+class Secrets:
+    """Stands in for the keyring (tested for real in tests/credentials) and counts lookups."""
+
+    def __init__(self, password: str | None = None, passphrases: dict[str, str] | None = None):
+        self._password = password
+        self._passphrases = passphrases or {}
+        self.password_lookups: list[tuple[str, str, int]] = []
+
+    def password(self, user: str, host: str, port: int) -> str | None:
+        self.password_lookups.append((user, host, port))
+        return self._password
+
+    def passphrase(self, key_path: str) -> str | None:
+        return self._passphrases.get(key_path)
+
+
+def make_probe(
+    host: HostConfig,
+    known: KnownHosts,
+    secrets=None,
+    ssh_config_text: str | None = None,
+    command_timeout_s: float = 30.0,
+) -> SshProbe:
+    secrets = secrets or NoSecrets()
+    ssh_config = paramiko.SSHConfig.from_text(ssh_config_text) if ssh_config_text else None
+    session = SshSession(host, secrets, known_hosts=known, ssh_config=ssh_config)
+    return SshProbe(host, secrets, session=session, command_timeout_s=command_timeout_s)
+
+
+@pytest.fixture
+def probes() -> Iterator[list[SshProbe]]:
+    """Probes made by a test, closed after it."""
+    made: list[SshProbe] = []
+    yield made
+    for p in made:
+        p.close()
