@@ -5,24 +5,21 @@ wildcard or negated patterns, each with what ssh would use for it, so the
 checklist can say "alice@10.0.0.3:2222 via bastion". Importing keeps only the
 name: ~/.ssh/config stays the one place that says how to reach the host.
 
-paramiko's `get_hostnames()` fails on files with `Match` blocks and loses the
-order, so the `Host` lines are read here; the details come from paramiko's
-`lookup()`, which is what the SSH source uses too.
+The names come from the `Host` lines in file order (`ssh_config_hosts`); the
+details from paramiko's `lookup()`, which is what the SSH source uses too.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
-log = logging.getLogger(__name__)
+from gpu_tray.sources.ssh_target import ssh_config_hosts
 
-_HOST_LINE = re.compile(r"^\s*host(?:\s*=\s*|\s+)(?P<patterns>.+?)\s*$", re.IGNORECASE)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,26 +65,9 @@ def importable_hosts(path: Path | None = None) -> list[SshHostEntry]:
     except Exception as exc:  # paramiko raises several types for bad files
         raise SshConfigError(f"Cannot parse {path}: {exc}") from None
     entries: list[SshHostEntry] = []
-    for name in host_names(text):
+    for name in ssh_config_hosts(text):
         entries.append(_entry(config, name))
     return entries
-
-
-def host_names(text: str) -> list[str]:
-    """Concrete names from `Host` lines, in order, once each."""
-    names: list[str] = []
-    for line in text.splitlines():
-        m = _HOST_LINE.match(line.split("#", 1)[0])
-        if not m:
-            continue
-        try:
-            patterns = shlex.split(m.group("patterns"))
-        except ValueError:
-            patterns = m.group("patterns").split()
-        for p in patterns:
-            if p and not any(c in p for c in "*?!") and p not in names:
-                names.append(p)
-    return names
 
 
 def _entry(config: paramiko.SSHConfig, name: str) -> SshHostEntry:

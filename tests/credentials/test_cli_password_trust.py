@@ -76,11 +76,6 @@ def test_password_set_stdin_then_status_logs_in_and_the_secret_stays_in_the_keyr
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ssh_auth._load_key passes the passphrase as str; paramiko's PKey.from_path "
-    "raises TypeError('password must be bytes'): needs passphrase.encode()",
-)
 def test_key_passphrase_from_the_keyring(secret_service, sshd, world, tmp_path: Path) -> None:
     from tests.harness.sshd import keygen
 
