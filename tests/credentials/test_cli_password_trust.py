@@ -202,3 +202,26 @@ def test_trust_refuses_a_changed_key(sshd, world, tmp_path: Path) -> None:
     assert not u.app_known_hosts.exists()
     r = u.run("status", "--json")
     assert json.loads(r.stdout)["hosts"][0]["state"] == "host_key_changed"
+
+
+def test_trust_a_host_that_does_not_answer(tmp_path: Path) -> None:
+    from tests.harness.sshd import free_port
+
+    port = free_port("127.0.0.1")  # nothing listens there
+    u = User(tmp_path / "user")
+    u.config.parent.mkdir(parents=True)
+    u.config.write_text(f'[[hosts]]\nname = "down"\nhostname = "127.0.0.1"\nport = {port}\n')
+    r = u.run("trust", "down")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1,
+        "",
+        f"gpu-tray: down: Connection refused by 127.0.0.1:{port}\n",
+    )
+    r = u.run("trust", "up")
+    assert (r.returncode, r.stderr) == (
+        2,
+        f"gpu-tray: no host named 'up' in {u.config} (hosts: down)\n",
+    )
+    r = u.run("trust")
+    assert r.returncode == 2
+    assert r.stderr.endswith("error: the following arguments are required: HOST\n")
