@@ -180,12 +180,6 @@ def test_a_wrong_password_is_tried_once_and_never_in_a_loop(
 
 
 @pytest.mark.keyring
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SSH source does not yet report a refused password to the store: "
-    "ssh_auth._password should call gpu_tray.secrets.mark_rejected(secrets, "
-    "SecretRequest.for_password(user, host, port, host_name=name))",
-)
 def test_a_refused_password_reaches_the_prompt_and_is_not_offered_again(
     secret_service, sshd, world, tmp_path: Path
 ) -> None:
