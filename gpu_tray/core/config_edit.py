@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,10 @@ def load_document(path: Path) -> Document:
 def save_document(path: Path, doc: Document) -> Config:
     """Validate, then replace `path` atomically (temp file in the same folder + rename)."""
     text = tomlkit.dumps(doc)
+    if text.strip():
+        # One blank line before a table header and one newline at the end, however
+        # tomlkit spaced the tables we added.
+        text = re.sub(r"\n{3,}(?=\[)", "\n\n", text).rstrip("\n") + "\n"
     config = parse_config(text, path)  # raises ConfigError: nothing is written
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
@@ -102,8 +107,17 @@ def _host_index(doc: Document, name: str) -> int:
     raise KeyError(name)
 
 
+def _append_spaced(aot: AoT, table: Table) -> None:
+    """Append with a blank line around the new table, as people write them (tomlkit
+    would glue it to the previous table and to whatever follows)."""
+    if len(aot) and not aot[-1].as_string().endswith("\n\n"):
+        aot[-1].add(tomlkit.nl())
+    table.add(tomlkit.nl())
+    aot.append(table)
+
+
 def add_host(doc: Document, host: HostConfig) -> None:
-    _aot(doc, "hosts").append(host_table(host))
+    _append_spaced(_aot(doc, "hosts"), host_table(host))
 
 
 def replace_host(doc: Document, name: str, host: HostConfig) -> None:
@@ -118,14 +132,23 @@ def replace_host(doc: Document, name: str, host: HostConfig) -> None:
             table[key] = value
 
 
+def _drop_if_empty(doc: Document, key: str) -> None:
+    """An emptied array of tables would be written as `key = []` above the user's
+    first comment: leave the key out instead (absent means empty)."""
+    if key in doc and isinstance(doc[key], AoT) and len(doc[key]) == 0:
+        del doc[key]
+
+
 def remove_host(doc: Document, name: str) -> None:
     """Remove a host, and the watch rules that name it (they could never fire again)."""
     del _aot(doc, "hosts")[_host_index(doc, name)]
+    _drop_if_empty(doc, "hosts")
     if "watch" in doc:
         rules = _aot(doc, "watch")
         for i in reversed(range(len(rules))):
             if rules[i].get("host") == name:
                 del rules[i]
+        _drop_if_empty(doc, "watch")
 
 
 def move_host(doc: Document, name: str, new_index: int) -> None:
@@ -180,6 +203,7 @@ def remove_watch(doc: Document, key: str) -> None:
     for i in reversed(range(len(rules))):
         if _spec_of(rules[i]).key == key:
             del rules[i]
+    _drop_if_empty(doc, "watch")
 
 
 def set_value(doc: Document, table: str | None, key: str, value: object) -> None:

@@ -21,6 +21,7 @@ from paramiko.ssh_exception import (
 )
 
 from gpu_tray.core.models import HostState
+from gpu_tray.secrets import SecretRequest, mark_missing, mark_rejected
 from gpu_tray.sources.base import SecretLookup
 from gpu_tray.sources.ssh_errors import SshFailure
 from gpu_tray.sources.ssh_target import SshTarget
@@ -31,9 +32,14 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Attempt:
     target: SshTarget
+    name: str  # the [[hosts]] entry, for "gpu-tray password set NAME" and reconnecting
     tried: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     allowed: list[str] | None = None  # None until the server has told us
+    # Secrets that were missing or refused: told to the store (and so to the UI,
+    # which asks the user once) only if authentication fails as a whole.
+    missing: list[SecretRequest] = field(default_factory=list)
+    refused: list[SecretRequest] = field(default_factory=list)
 
     def allows(self, method: str) -> bool:
         return self.allowed is None or method in self.allowed
@@ -43,7 +49,7 @@ def authenticate(
     transport: paramiko.Transport, target: SshTarget, secrets: SecretLookup, name: str
 ) -> None:
     """Raises SshFailure(AUTH_FAILED) with a message naming what was tried and why it failed."""
-    a = _Attempt(target)
+    a = _Attempt(target, name)
     try:
         transport.auth_none(target.user)
         return  # the server asked for nothing
@@ -56,9 +62,13 @@ def authenticate(
         return
     if method in (None, "key") and _key_files(transport, a, secrets):
         return
-    if method in (None, "password") and _password(transport, a, secrets, name):
+    if method in (None, "password") and _password(transport, a, secrets):
         return
-    raise SshFailure(HostState.AUTH_FAILED, _failure_message(a, name))
+    for request in a.refused:
+        mark_rejected(secrets, request)
+    for request in a.missing:
+        mark_missing(secrets, request)
+    raise SshFailure(HostState.AUTH_FAILED, _failure_message(a))
 
 
 def _done(transport: paramiko.Transport, remaining: list[str] | None, a: _Attempt) -> bool:
@@ -119,8 +129,10 @@ def _load_key(path: str, a: _Attempt, secrets: SecretLookup) -> paramiko.PKey | 
     except (SSHException, ValueError, OSError) as exc:
         a.problems.append(f"key {_short(path)} is unreadable ({exc})")
         return None
+    request = SecretRequest.for_passphrase(path, host_name=a.name)
     passphrase = secrets.passphrase(path)
     if passphrase is None:
+        a.missing.append(request)
         a.problems.append(
             f"key {_short(path)} needs a passphrase and none is stored in the keyring"
         )
@@ -129,18 +141,22 @@ def _load_key(path: str, a: _Attempt, secrets: SecretLookup) -> paramiko.PKey | 
         return paramiko.PKey.from_path(path, password=passphrase.encode())
     except (SSHException, ValueError, TypeError) as exc:
         log.debug("passphrase rejected for %s: %s", path, type(exc).__name__)
+        a.refused.append(request)
         a.problems.append(f"the passphrase stored for key {_short(path)} is wrong")
         return None
 
 
-def _password(transport: paramiko.Transport, a: _Attempt, secrets: SecretLookup, name: str) -> bool:
+def _password(transport: paramiko.Transport, a: _Attempt, secrets: SecretLookup) -> bool:
+
     if not (a.allows("password") or a.allows("keyboard-interactive")):
         if a.target.auth == "password":
             a.problems.append("the server does not accept passwords")
         return False
     t = a.target
+    request = SecretRequest.for_password(t.user, t.hostname, t.port, host_name=a.name)
     password = secrets.password(t.user, t.hostname, t.port)
     if password is None:
+        a.missing.append(request)
         a.problems.append(f"no password is stored for {t.account}")
         return False
     a.tried.append("password from the keyring")
@@ -149,11 +165,12 @@ def _password(transport: paramiko.Transport, a: _Attempt, secrets: SecretLookup,
         # server refuses the "password" method outright, not after a wrong password).
         return _done(transport, transport.auth_password(t.user, password), a)
     except AuthenticationException:
+        a.refused.append(request)
         a.problems.append(f"the server rejected the password stored for {t.account}")
         return False
 
 
-def _failure_message(a: _Attempt, name: str) -> str:
+def _failure_message(a: _Attempt) -> str:
     t = a.target
     parts = [f"Authentication failed for {t.account}"]
     parts.append(f"tried {', '.join(a.tried)}" if a.tried else "nothing to try")
@@ -161,7 +178,7 @@ def _failure_message(a: _Attempt, name: str) -> str:
     if a.problems:
         message += ": " + "; ".join(a.problems)
     if any("password" in p for p in a.problems):
-        message += f". Set it with `gpu-tray password set {name}`"
+        message += f". Set it with `gpu-tray password set {a.name}`"
     return message
 
 
