@@ -80,8 +80,10 @@ class PrometheusProbe:
         self.source = source
         self.options = PrometheusOptions.of(source)
         self.url = source.url.rstrip("/")
-        self.source_name = source.name or f"prometheus:{urllib.parse.urlsplit(self.url).netloc}"
-        self.name = f"prometheus {self.url}" if source.name is None else source.name
+        # Also the name of the one snapshot reported before any host is known, so
+        # that the poller's reset(name) finds this probe by it.
+        netloc = urllib.parse.urlsplit(self.url).netloc
+        self.source_name = self.name = source.name or f"prometheus:{netloc}"
         self.secrets = secrets
         self.query = instant_query(self.options.host_label, self.options.stale_after_s)
         self._known: dict[str, None] = {}  # hosts seen, in order of first appearance

@@ -125,7 +125,7 @@ class LocalRunner:
         start = time.monotonic()
         try:
             proc = subprocess.run(
-                ["sh", "-c", command],
+                ["/bin/sh", "-c", command],
                 capture_output=True,
                 timeout=timeout_s,
                 env=self.env,
@@ -200,8 +200,9 @@ class SlurmProbe:
     ) -> None:
         self.source = source
         self.login = source.login or ""
-        self.name = source.name or f"slurm {self.login}"
-        self.source_name = source.name or f"slurm:{self.login}"
+        # Also the name of the one snapshot reported before any node is known, so
+        # that the poller's reset(name) and the trust flow find this probe by it.
+        self.source_name = self.name = source.name or f"slurm:{self.login}"
         self.timeout_s = float(source.options.get("timeout_s", DEFAULT_TIMEOUT_S))  # type: ignore[arg-type]
         parts = source.options.get("partitions")
         self.partitions = tuple(parts) if isinstance(parts, list | tuple) else None

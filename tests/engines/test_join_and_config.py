@@ -17,7 +17,7 @@ from gpu_tray.core.join import (
     join_snapshots,
 )
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
-from gpu_tray.core.settings import Config, FreeThresholds, HostConfig
+from gpu_tray.core.settings import Config, FreeThresholds, HostConfig, SourceConfig
 from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.slurm import SlurmProbe, login_host
 from gpu_tray.sources.slurm_parse import node_snapshots, parse_sinfo, parse_squeue
@@ -175,3 +175,76 @@ def test_source_options_accepted() -> None:
     assert login_host(slurm, config) == HostConfig(name="login1", port=2222, user="alice")
     other = replace(slurm, login="elsewhere")
     assert login_host(other, Config()) == HostConfig(name="elsewhere")
+
+
+# -- the Slurm probe's own failure paths -----------------------------------------------------
+
+
+class FailingRunner:
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+        self.resets = 0
+
+    def run(self, command: str, timeout_s: float):
+        raise self.failure
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_slurm_login_host_key_unknown_carries_the_key() -> None:
+    from gpu_tray.core.models import HostKeyInfo
+    from gpu_tray.sources.slurm import CommandFailure
+
+    key = HostKeyInfo("[127.0.0.9]:2222", "ssh-ed25519", "SHA256:abc", "AAAA")
+    runner = FailingRunner(
+        CommandFailure(HostState.HOST_KEY_UNKNOWN, "Unknown host key for login1", key)
+    )
+    probe = SlurmProbe(SourceConfig(kind="slurm", login="login1"), Config(), NoSecrets(), runner)
+    [snap] = probe.poll()
+    assert (snap.name, snap.state, snap.message, snap.host_key, snap.source) == (
+        "slurm:login1",
+        HostState.HOST_KEY_UNKNOWN,
+        "Unknown host key for login1",
+        key,
+        "slurm",
+    )
+    assert probe.name == "slurm:login1"  # Poller.reset("slurm:login1") finds the probe
+    probe.reset()
+    assert runner.resets == 1
+
+
+def test_slurm_without_sinfo_on_the_login_node(tmp_path: Path) -> None:
+    from gpu_tray.sources.slurm import LocalRunner
+
+    env = {"PATH": str(tmp_path)}  # a login node without Slurm's client
+    probe = SlurmProbe(
+        SourceConfig(kind="slurm", login="login1"), Config(), NoSecrets(), LocalRunner(env)
+    )
+    assert [(s.name, s.state.value, s.message) for s in probe.poll()] == [
+        (
+            "slurm:login1",
+            "bad_output",
+            "sinfo not found on login1: is Slurm's client installed there, "
+            "and on the PATH of a non-interactive shell?",
+        )
+    ]
+
+
+def test_slurm_commands_that_hang_time_out(tmp_path: Path) -> None:
+    from gpu_tray.sources.slurm import LocalRunner
+
+    (tmp_path / "sinfo").write_text("#!/bin/sh\nexec sleep 30\n")
+    (tmp_path / "sinfo").chmod(0o755)
+    probe = SlurmProbe(
+        SourceConfig(kind="slurm", login="login1", options={"timeout_s": 1}),
+        Config(),
+        NoSecrets(),
+        LocalRunner({"PATH": f"{tmp_path}:/usr/bin:/bin"}),
+    )
+    assert [(s.state.value, s.message) for s in probe.poll()] == [
+        ("timeout", "Slurm commands did not finish within 1 s")
+    ]
