@@ -298,6 +298,11 @@ class SecretStore:
     def passphrase(self, key_path: str) -> str | None:
         return self._lookup(passphrase_account(key_path))
 
+    def secret(self, kind: str, account: str) -> str | None:
+        """Other sources' secrets, e.g. a Prometheus token: account `KIND:ACCOUNT`."""
+        return self._lookup(f"{kind}:{account}")
+
+
     # -- storing (worker threads; blocks up to timeout_s) ---------------------------------
 
     def set_password(self, user: str, host: str, port: int, secret: str) -> SaveResult:

@@ -106,6 +106,11 @@ def test_store_is_a_secret_lookup_and_uses_service_gpu_tray() -> None:
     assert store.forget_password("alice", "node3", 22) is True
     assert store.forget_password("alice", "node3", 22) is False
     assert store.password("alice", "node3", 22) is None
+    # Other sources' secrets (a Prometheus token) live in the same service.
+    backend.items[("gpu-tray", "prometheus-token:http://prom:9090")] = "tok"
+    assert store.secret("prometheus-token", "http://prom:9090") == "tok"
+    assert store.secret("prometheus-token", "http://other:9090") is None
+
 
 
 @pytest.mark.parametrize("module", ["keyring.backends.fail", "keyring.backends.null"])
