@@ -202,9 +202,7 @@ def evaluate(
     if snap.state is not HostState.OK or snap.stale:
         return None, []
     units = [
-        u
-        for u in host_units(snap, thresholds_for(snap.name))
-        if u.free and unit_matches(spec, u)
+        u for u in host_units(snap, thresholds_for(snap.name)) if u.free and unit_matches(spec, u)
     ]
     if len(units) >= spec.count:
         return True, units[: spec.count]

@@ -10,6 +10,7 @@ connection that owns the notification service and name a notification we sent.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import queue
@@ -61,7 +62,7 @@ class FreedesktopBackend:
         try:
             self._bus = Proxy(message_bus, self._router, timeout=CALL_TIMEOUT_S)
             self._owner = self._service_owner()
-            name, vendor, version, spec = self._call("GetServerInformation")
+            name, _vendor, version, _spec = self._call("GetServerInformation")
             self.capabilities = frozenset(self._call("GetCapabilities")[0])
             self.server = f"{name} {version}"
             for member in ("ActionInvoked", "NotificationClosed"):
@@ -72,9 +73,7 @@ class FreedesktopBackend:
             self._shutdown()
             raise
         self.name = f"freedesktop ({self.server}; {', '.join(sorted(self.capabilities))})"
-        self._listener = threading.Thread(
-            target=self._listen, name="notify-signals", daemon=True
-        )
+        self._listener = threading.Thread(target=self._listen, name="notify-signals", daemon=True)
         self._listener.start()
 
     # -- calls ----------------------------------------------------------------------------
@@ -163,10 +162,8 @@ class FreedesktopBackend:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        try:
+        with contextlib.suppress(queue.Full):
             self._signals.put_nowait(None)
-        except queue.Full:
-            pass
         try:
             self._router.close()
         finally:

@@ -18,7 +18,9 @@ def cluster(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "cluster.json", config
 
 
-def run_wait(cluster_file: Path, config: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_wait(
+    cluster_file: Path, config: Path, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         gpu_tray_argv("wait", "--demo", "--config", str(config), *args),
         cwd=ROOT,
@@ -31,7 +33,9 @@ def run_wait(cluster_file: Path, config: Path, *args: str, timeout: float = 60) 
 
 def test_wait_prints_the_host_and_gpus_and_exits_0(cluster: tuple[Path, Path]) -> None:
     path, config = cluster
-    write_cluster(path, [host("node3", [gpu(0, False), gpu(1, False), gpu(2, True), gpu(3, False)])])
+    write_cluster(
+        path, [host("node3", [gpu(0, False), gpu(1, False), gpu(2, True), gpu(3, False)])]
+    )
     done = run_wait(path, config, "--host", "node3", "--timeout", "30")
     assert (done.returncode, done.stdout, done.stderr) == (0, "node3 2\n", "")
 

@@ -220,10 +220,14 @@ def test_unknown_memory_never_satisfies_min_free_memory() -> None:
 
 def test_mig_units_are_watched_by_gpu_and_selected_by_uuid() -> None:
     migs = (
-        MigDevice(0, "MIG-aaaa", "3g.40gb", 2, 0, 40448, 39000, (GpuProcess(5, "python", 38000, "u"),)),
+        MigDevice(
+            0, "MIG-aaaa", "3g.40gb", 2, 0, 40448, 39000, (GpuProcess(5, "python", 38000, "u"),)
+        ),
         MigDevice(1, "MIG-bbbb", "3g.40gb", 1, 0, 40448, 13),
     )
-    mig_gpu = GpuSample(7, "GPU-7", "NVIDIA H100 80GB HBM3", 81559, 39013, NA, mig_enabled=True, mig_devices=migs)
+    mig_gpu = GpuSample(
+        7, "GPU-7", "NVIDIA H100 80GB HBM3", 81559, 39013, NA, mig_enabled=True, mig_devices=migs
+    )
     [f] = engine(WatchSpec(host="h100", gpu=7), confirm=1).observe(ok("h100", mig_gpu))
     assert [(u.gpu_index, u.mig_index) for u in f.units] == [(7, 1)]
     assert f.command == "ssh -t h100 'export CUDA_VISIBLE_DEVICES=MIG-bbbb; exec \"$SHELL\" -l'"
@@ -247,7 +251,9 @@ def test_a_blip_shorter_than_confirm_polls_never_fires() -> None:
 
 def test_host_down_and_back_with_the_same_free_gpu_is_not_a_new_event() -> None:
     e = engine(GPU2)
-    fired = feed(e, [node3(True), node3(True), down("node3"), down("node3"), node3(True), node3(True)])
+    fired = feed(
+        e, [node3(True), node3(True), down("node3"), down("node3"), node3(True), node3(True)]
+    )
     assert [bool(f) for f in fired] == [False, True, False, False, False, False]
     # It has to be seen busy, then free again, to count as a new event.
     fired = feed(e, [node3(False), node3(True), node3(True)])
@@ -383,9 +389,14 @@ def test_several_rules_in_one_poll_make_one_message_listing_each_gpu_once() -> N
     assert len(firings) == 2
     summary, body = notification_text(firings)
     assert summary == "2 GPUs free on node3"
-    assert body == "node3: GPU 2 (A100 80GB) is free, 79 GiB\nnode3: GPU 1 (A100 80GB) is free, 79 GiB"
+    assert (
+        body == "node3: GPU 2 (A100 80GB) is free, 79 GiB\nnode3: GPU 1 (A100 80GB) is free, 79 GiB"
+    )
     one = engine(GPU2, confirm=1).observe(node3(True))
-    assert notification_text(one) == ("GPU free on node3", "node3: GPU 2 (A100 80GB) is free, 79 GiB")
+    assert notification_text(one) == (
+        "GPU free on node3",
+        "node3: GPU 2 (A100 80GB) is free, 79 GiB",
+    )
 
 
 def test_long_messages_are_cut_with_a_count() -> None:
@@ -435,5 +446,7 @@ def test_confirm_polls_must_be_positive() -> None:
 
 def test_snapshot_time_does_not_matter_only_the_order() -> None:
     e = engine(GPU2)
-    late = HostSnapshot("node3", HostState.OK, gpus=node3(True).gpus, polled_at=T0 + timedelta(days=1))
+    late = HostSnapshot(
+        "node3", HostState.OK, gpus=node3(True).gpus, polled_at=T0 + timedelta(days=1)
+    )
     assert [bool(f) for f in feed(e, [late, node3(True)])] == [False, True]

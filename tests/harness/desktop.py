@@ -181,7 +181,9 @@ class Desktop:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, **kw: Any
+    ) -> subprocess.Popen:
         """Start a process on this desktop, in its own process group, output to a log file."""
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
@@ -206,7 +208,17 @@ class Desktop:
     def _start_xvfb(self) -> None:
         r, w = os.pipe()
         w_, h_ = self.size
-        argv = ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{w_}x{h_}x24", "-nolisten", "tcp", "-noreset"]
+        argv = [
+            "Xvfb",
+            "-displayfd",
+            str(w),
+            "-screen",
+            "0",
+            f"{w_}x{h_}x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ]
         self.spawn("xvfb", argv, pass_fds=(w,))
         os.close(w)
         with os.fdopen(r) as f:
@@ -246,22 +258,32 @@ class Desktop:
 
     def start_dunst(self) -> None:
         logger = self.root / "dunst-logger.py"
-        logger.write_text(DUNST_LOGGER.format(python=sys.executable, log=str(self.notifications_log)))
+        logger.write_text(
+            DUNST_LOGGER.format(python=sys.executable, log=str(self.notifications_log))
+        )
         logger.chmod(0o755)
         picker = self.root / "dmenu-picker.py"
         picker.write_text(
-            DMENU_PICKER.format(python=sys.executable, choice=str(self.dmenu_choice), seen=str(self.dmenu_seen))
+            DMENU_PICKER.format(
+                python=sys.executable, choice=str(self.dmenu_choice), seen=str(self.dmenu_seen)
+            )
         )
         picker.chmod(0o755)
         rc = self.root / "dunstrc"
         rc.write_text(DUNSTRC.format(dmenu=picker, logger=logger))
         self.spawn("dunst", ["dunst", "-config", str(rc)])
-        wait_for(lambda: self.bus_name_has_owner("org.freedesktop.Notifications"), 10, "dunst on the bus")
+        wait_for(
+            lambda: self.bus_name_has_owner("org.freedesktop.Notifications"), 10, "dunst on the bus"
+        )
 
     # -- looking at it ------------------------------------------------------------------------
 
-    def run(self, *argv: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=check)
+    def run(
+        self, *argv: str, check: bool = True, timeout: float = 10
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=check
+        )
 
     def tray_window(self) -> str | None:
         """trayer's panel window id, once it is mapped."""
@@ -277,7 +299,11 @@ class Desktop:
         if not panel:
             return []
         out = self.run("xwininfo", "-id", panel, "-tree", check=False).stdout
-        return [line.strip() for line in out.splitlines() if line.strip().startswith("0x") and "x" in line]
+        return [
+            line.strip()
+            for line in out.splitlines()
+            if line.strip().startswith("0x") and "x" in line
+        ]
 
     def window_geometry(self, window: str) -> tuple[int, int, int, int]:
         """(x, y, width, height) in root coordinates."""
@@ -288,9 +314,16 @@ class Desktop:
             for key in ("Absolute upper-left X", "Absolute upper-left Y", "Width", "Height"):
                 if line.startswith(key + ":"):
                     vals[key] = int(line.split(":")[1])
-        return (vals["Absolute upper-left X"], vals["Absolute upper-left Y"], vals["Width"], vals["Height"])
+        return (
+            vals["Absolute upper-left X"],
+            vals["Absolute upper-left Y"],
+            vals["Width"],
+            vals["Height"],
+        )
 
-    def screenshot(self, path: Path, crop: tuple[int, int, int, int] | None = None, zoom: int = 1) -> Path:
+    def screenshot(
+        self, path: Path, crop: tuple[int, int, int, int] | None = None, zoom: int = 1
+    ) -> Path:
         """`import -window root`, optionally cropped (x, y, w, h) and zoomed without smoothing."""
         argv = ["import", "-window", "root"]
         if crop:
@@ -305,7 +338,9 @@ class Desktop:
     def notifications(self) -> list[dict[str, str | None]]:
         if not self.notifications_log.exists():
             return []
-        return [json.loads(line) for line in self.notifications_log.read_text().splitlines() if line]
+        return [
+            json.loads(line) for line in self.notifications_log.read_text().splitlines() if line
+        ]
 
     def bus_name_has_owner(self, name: str) -> bool:
         out = self.run(

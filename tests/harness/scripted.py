@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 A100 = "NVIDIA A100-SXM4-80GB"
 
 
-def gpu(index: int, free: bool = True, name: str = A100, user: str = "a.very-long-username") -> dict[str, Any]:
+def gpu(
+    index: int, free: bool = True, name: str = A100, user: str = "a.very-long-username"
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "index": index,
         "uuid": f"GPU-test-{index}",
@@ -26,12 +28,16 @@ def gpu(index: int, free: bool = True, name: str = A100, user: str = "a.very-lon
         "mig_devices": [],
         "processes": []
         if free
-        else [{"pid": 4242 + index, "user": user, "name": "python train.py", "used_memory_mib": 40400}],
+        else [
+            {"pid": 4242 + index, "user": user, "name": "python train.py", "used_memory_mib": 40400}
+        ],
     }
     return doc
 
 
-def host(name: str, gpus: list[dict[str, Any]], state: str = "ok", error: str | None = None) -> dict[str, Any]:
+def host(
+    name: str, gpus: list[dict[str, Any]], state: str = "ok", error: str | None = None
+) -> dict[str, Any]:
     return {"name": name, "state": state, "error": error, "gpus": gpus}
 
 
