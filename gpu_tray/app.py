@@ -162,7 +162,7 @@ class TrayApp(QObject):
         self.poller = Poller(probes, self.config.poll_interval_s, self._from_worker)
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gpu-tray-io")
         self._autostart = autostart_enabled
-        self.view = TrayView(self, window_icon=app_icon())
+        self.view = TrayView(self, window_icon=app_icon(), current_state=self.state)
         self.notifier = Notifier(
             notifier_chain if notifier_chain is not None else self.default_chain()
         )

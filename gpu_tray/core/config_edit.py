@@ -118,6 +118,12 @@ def replace_host(doc: Document, name: str, host: HostConfig) -> None:
             table[key] = value
 
 
+def _drop_if_empty(doc: Document, key: str) -> None:
+    # An empty array of tables would be written back as `key = []` at the top of the file.
+    if key in doc and not len(doc[key]):
+        del doc[key]
+
+
 def remove_host(doc: Document, name: str) -> None:
     """Remove a host, and the watch rules that name it (they could never fire again)."""
     del _aot(doc, "hosts")[_host_index(doc, name)]
@@ -126,6 +132,8 @@ def remove_host(doc: Document, name: str) -> None:
         for i in reversed(range(len(rules))):
             if rules[i].get("host") == name:
                 del rules[i]
+    _drop_if_empty(doc, "hosts")
+    _drop_if_empty(doc, "watch")
 
 
 def move_host(doc: Document, name: str, new_index: int) -> None:
@@ -180,6 +188,7 @@ def remove_watch(doc: Document, key: str) -> None:
     for i in reversed(range(len(rules))):
         if _spec_of(rules[i]).key == key:
             del rules[i]
+    _drop_if_empty(doc, "watch")
 
 
 def set_value(doc: Document, table: str | None, key: str, value: object) -> None:

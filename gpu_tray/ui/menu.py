@@ -7,6 +7,7 @@ open, so a 100-host cluster costs 100 menu entries, not 900, per opening.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from gpu_tray.core.rules import RuleStatus, describe, short_model
 from gpu_tray.core.settings import FreeThresholds, WatchSpec
 from gpu_tray.ui.icon import dot_image
 from gpu_tray.ui.text import (
+    MENU_LINE,
     age_text,
     elide,
     gpu_line,
@@ -139,7 +141,12 @@ class TrayMenu(QObject):
 
         self._info(menu, f"{state.title}: {summary_line(state.summary)}")
         for note in state.notes:
-            self._info(menu, note)
+            # Wrapped, not cut: the end of a config error says what is wrong.
+            for line in textwrap.wrap(
+                note, MENU_LINE, break_long_words=False, break_on_hyphens=False
+            ):
+                action = menu.addAction(line)
+                action.setEnabled(False)
         menu.addSeparator()
 
         for snap in state.snapshots:
@@ -242,7 +249,9 @@ class TrayMenu(QObject):
         if not state.watches_saved:
             self._info(sub, "Demo: watches last until you quit")
         self._toggle(sub, "Any free GPU anywhere", WatchSpec(), watched)
-        models = sorted({g.name for s in state.snapshots for g in s.gpus if g.name})
+        models = sorted(
+            {g.name for s in state.snapshots for g in s.gpus if g.name}, key=short_model
+        )
         for model in models:
             self._toggle(sub, f"Any free {short_model(model)}", WatchSpec(model=model), watched)
         if state.rules:

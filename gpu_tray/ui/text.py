@@ -17,7 +17,9 @@ MENU_LINE = 72
 
 
 def elide(text: str, limit: int = MENU_LINE) -> str:
-    text = " ".join(text.split())
+    """One line of at most `limit` characters; leading indentation is kept."""
+    indent = text[: len(text) - len(text.lstrip(" "))]
+    text = indent + " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -35,11 +35,14 @@ class TrayView(QObject):
         on_settings: Callable[[], None] | None = None,
         window_icon: QIcon | None = None,
         retry_ms: int = TRAY_RETRY_MS,
+        current_state: Callable[[], TrayState] | None = None,
     ) -> None:
+        """`current_state`, when given, is asked for the freshest state each time the menu
+        opens (instead of the last one passed to `update`)."""
         super().__init__()
         self.actions = actions
         self.state = TrayState()
-        self.menu = TrayMenu(actions, lambda: self.state)
+        self.menu = TrayMenu(actions, current_state or (lambda: self.state))
         self.menu.on_history = on_history
         self.menu.on_settings = on_settings
         self.tray = QSystemTrayIcon()
