@@ -286,6 +286,11 @@ class TrayApp(QObject):
         actions.append(("snooze", "Snooze 1 h"))
         return tuple(actions)
 
+    def flush_notifications(self) -> None:
+        """Send what fired so far now, instead of at the end of the merge window."""
+        self._flush.stop()
+        self._flush_notifications()
+
     def _flush_notifications(self) -> None:
         firings, self._pending = self._pending, []
         if not firings:

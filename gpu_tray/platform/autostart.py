@@ -62,7 +62,7 @@ def desktop_entry(command: Sequence[str], autostart: bool) -> str:
         "Exec=" + " ".join(exec_quote(a) for a in command),
         "Icon=gpu-tray",
         "Terminal=false",
-        "Categories=Utility;Monitor;",
+        "Categories=System;Monitor;",
         "Keywords=GPU;CUDA;nvidia-smi;cluster;",
         "StartupNotify=false",
     ]

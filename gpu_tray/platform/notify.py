@@ -122,6 +122,12 @@ class Notifier:
         self._chosen.wait(timeout)
         return self.chosen
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until everything queued before this call has been handled."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
     def close(self, timeout: float = 2.0) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout)
@@ -175,6 +181,9 @@ class Notifier:
                 if self._backend is not None:
                     self._backend.close()
                 return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             try:
                 self._deliver(item)
             except Exception:

@@ -110,12 +110,18 @@ class SingleInstance(QObject):
     def _on_connection(self) -> None:
         assert self._server is not None
         while (conn := self._server.nextPendingConnection()) is not None:
-            conn.readyRead.connect(lambda conn=conn: self._read(conn))
+            # Slots on self, not lambdas holding the socket: Python must not own it.
+            conn.readyRead.connect(self._read)
             conn.disconnected.connect(conn.deleteLater)
             if conn.bytesAvailable():
-                self._read(conn)
+                self._handle(conn)
 
-    def _read(self, conn: QLocalSocket) -> None:
+    def _read(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QLocalSocket):
+            self._handle(conn)
+
+    def _handle(self, conn: QLocalSocket) -> None:
         data = bytes(conn.readAll().data())
         if SHOW.strip() in data:
             log.info("another gpu-tray asked this one to show itself")
