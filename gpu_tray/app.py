@@ -48,7 +48,9 @@ from gpu_tray.platform.notify import (
 )
 from gpu_tray.poller import Poller
 from gpu_tray.sources.base import Probe
+from gpu_tray.ui.gc_guard import GuiThreadCollector
 from gpu_tray.ui.menu import TrayState
+from gpu_tray.ui.text import host_counts
 from gpu_tray.ui.tray import TrayView
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,14 @@ COALESCE_MS = 400
 VIEW_REFRESH_MS = 100
 SNOOZE_ACTION_S = 3600
 DEMO_NOTE = "Demo cluster (simulated GPUs)"
+
+
+def _demo_note() -> str:
+    from gpu_tray.sources.scripted import ENV_DEMO_SCRIPT
+
+    script = os.environ.get(ENV_DEMO_SCRIPT)
+    return f"Scripted cluster from {script}" if script else DEMO_NOTE
+
 
 SnapshotSink = Callable[[HostSnapshot], None]
 
@@ -85,8 +95,8 @@ def load_app_config(cli_config: str | None, demo: bool) -> LoadedConfig:
                 config = load_config(path)
             except ConfigError as exc:
                 return LoadedConfig(Config(demo=True), (str(exc),), None, error=True)
-            return LoadedConfig(replace(config, demo=True), (DEMO_NOTE,), path)
-        return LoadedConfig(Config(demo=True), (DEMO_NOTE,))
+            return LoadedConfig(replace(config, demo=True), (_demo_note(),), path)
+        return LoadedConfig(Config(demo=True), (_demo_note(),))
     if not path.exists():
         return LoadedConfig(
             Config(demo=True),
@@ -242,6 +252,9 @@ class TrayApp(QObject):
 
     def _on_snapshot(self, snap: HostSnapshot) -> None:
         self.latest[snap.name] = snap
+        if log.isEnabledFor(logging.DEBUG):
+            free, total = host_counts(snap, self._thresholds_for)
+            log.debug("snapshot %s: %s, %d/%d free", snap.name, snap.state.value, free, total)
         firings = self.engine.observe(snap)
         if firings:
             for f in firings:
@@ -509,6 +522,7 @@ def run_app(args: argparse.Namespace, setup: Callable[[TrayApp], None] | None = 
         )
         return 0
     instance.listen()
+    collector = GuiThreadCollector(parent=qt)
 
     loaded = load_app_config(getattr(args, "config", None), getattr(args, "demo", False))
     probes, problem = build_app_probes(loaded)
@@ -537,5 +551,6 @@ def run_app(args: argparse.Namespace, setup: Callable[[TrayApp], None] | None = 
     finally:
         app.stop(timeout=1.0)
         instance.release()
+        collector.stop()
         del keep
     return int(code)

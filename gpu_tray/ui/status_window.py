@@ -124,9 +124,10 @@ class StatusWindow(QWidget):
         self.hosts.resizeColumnToContents(0)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Without a tray this window is the only way back in: keep it in the taskbar.
-        if self._tray_visible():
-            event.accept()
-        else:
+        # Without a tray this window is the only way back in: when the user closes it,
+        # keep it in the taskbar. Quit (not spontaneous: Qt closes every window) goes on.
+        if event.spontaneous() and not self._tray_visible():
             event.ignore()
             self.showMinimized()
+        else:
+            event.accept()

@@ -116,8 +116,16 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
 
 
 class Desktop:
-    def __init__(self, root: Path, width: int = 1024, height: int = 768) -> None:
+    def __init__(
+        self,
+        root: Path,
+        width: int = 1024,
+        height: int = 768,
+        tray: bool = True,
+        notifications: bool = True,
+    ) -> None:
         self.root = root
+        self.want = (tray, notifications)
         self.size = (width, height)
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.home = root / "home"
@@ -131,7 +139,7 @@ class Desktop:
 
     def __enter__(self) -> Desktop:
         try:
-            self.start()
+            self.start(*self.want)
         except BaseException:
             self.close()
             raise
@@ -186,11 +194,12 @@ class Desktop:
     ) -> subprocess.Popen:
         """Start a process on this desktop, in its own process group, output to a log file."""
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        stdout = kw.pop("stdout", log)
         proc = subprocess.Popen(
             argv,
             env=env or self.env,
-            stdout=kw.pop("stdout", log),
-            stderr=kw.pop("stderr", subprocess.STDOUT),
+            stdout=stdout,
+            stderr=kw.pop("stderr", subprocess.STDOUT if stdout is log else log),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             **kw,
@@ -237,7 +246,6 @@ class Desktop:
             "dbus",
             ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
             stdout=subprocess.PIPE,
-            stderr=None,
         )
         assert proc.stdout is not None
         address = proc.stdout.readline().decode().strip()

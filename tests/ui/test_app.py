@@ -252,6 +252,9 @@ def test_without_a_system_tray_the_status_window_shows(make_app, qtbot) -> None:
     item = app.view.window.hosts.topLevelItem(0)
     assert (item.text(0), item.text(1)) == ("node3", "1/4 free")
     assert item.child(3).text(1) == "GPU 3 · A100 80GB · 0.0/80.0 GiB · 0% · free"
+    # Quitting closes it (only the user's own close keeps it, minimised, when there is no tray).
+    assert app.view.window.close()
+    assert not app.view.window.isVisible()
 
 
 def test_snapshot_sinks_see_every_snapshot_on_the_worker_thread(
