@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -83,10 +84,17 @@ class LoadedConfig:
     #: Where watch toggles are saved; None: they last for this run only.
     watches_path: Path | None = None
     error: bool = False
+    #: (--config, --demo) as given, so that "Reload configuration" reads the same way.
+    origin: tuple[str | None, bool] = (None, False)
 
 
 def load_app_config(cli_config: str | None, demo: bool) -> LoadedConfig:
     """What the tray runs on. Never raises: a bad file becomes a note and no hosts."""
+    loaded = _load(cli_config, demo)
+    return replace(loaded, origin=(cli_config, demo))
+
+
+def _load(cli_config: str | None, demo: bool) -> LoadedConfig:
     path = resolve_config_path(cli_config)
     explicit = bool(cli_config or os.environ.get("GPU_TRAY_CONFIG"))
     if demo:
@@ -94,7 +102,7 @@ def load_app_config(cli_config: str | None, demo: bool) -> LoadedConfig:
             try:
                 config = load_config(path)
             except ConfigError as exc:
-                return LoadedConfig(Config(demo=True), (str(exc),), None, error=True)
+                return LoadedConfig(Config(demo=True, path=path), (str(exc),), None, error=True)
             return LoadedConfig(replace(config, demo=True), (_demo_note(),), path)
         return LoadedConfig(Config(demo=True), (_demo_note(),))
     if not path.exists():
@@ -140,6 +148,7 @@ class TrayApp(QObject):
     """The tray app's controller; implements `TrayActions` for the menu."""
 
     snapshot_arrived = Signal(object)
+    _polled = Signal(int, object)
     notification_action = Signal(object, str)
     balloon_requested = Signal(object)
     io_done = Signal(object)
@@ -169,7 +178,8 @@ class TrayApp(QObject):
             clock=clock,
             ssh_args_for=lambda host: self._ssh_args.get(host, [host]),
         )
-        self.poller = Poller(probes, self.config.poll_interval_s, self._from_worker)
+        self._generation = 0
+        self.poller = self._make_poller(probes)
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gpu-tray-io")
         self._autostart = autostart_enabled
         self.view = TrayView(self, window_icon=app_icon(), current_state=self.state)
@@ -182,6 +192,7 @@ class TrayApp(QObject):
         self._repaint = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
         self._repaint.timeout.connect(self.refresh_view)
         self.snapshot_arrived.connect(self._on_snapshot)
+        self._polled.connect(self._on_polled)
         self.notification_action.connect(self._on_action)
         self.balloon_requested.connect(self.view.show_message)
         self.io_done.connect(lambda done: done())
@@ -240,15 +251,28 @@ class TrayApp(QObject):
     def _thresholds_for(self, host: str):
         return self.config.thresholds_for(host)
 
-    def _from_worker(self, snap: HostSnapshot) -> None:
+    def _make_poller(self, probes: Sequence[Probe]) -> Poller:
+        generation = self._generation
+        return Poller(
+            probes,
+            self.config.poll_interval_s,
+            lambda snap: self._from_worker(generation, snap),
+        )
+
+    def _from_worker(self, generation: int, snap: HostSnapshot) -> None:
         """Poller callback, on a worker thread: sinks, then over to the GUI thread."""
+        if generation != self._generation or self._stopped:
+            return  # a poller replaced by a reload, finishing its last poll
         for sink in self._sinks:
             try:
                 sink(snap)
             except Exception:
                 log.exception("snapshot sink %r failed", sink)
-        if not self._stopped:
-            self.snapshot_arrived.emit(snap)
+        self._polled.emit(generation, snap)
+
+    def _on_polled(self, generation: int, snap: HostSnapshot) -> None:
+        if generation == self._generation:
+            self._on_snapshot(snap)
 
     def _on_snapshot(self, snap: HostSnapshot) -> None:
         self.latest[snap.name] = snap
@@ -414,12 +438,12 @@ class TrayApp(QObject):
         self.refresh_view()
 
     def reload_config(self) -> None:
-        """Read config.toml again and restart polling with it (off the GUI thread)."""
-        cli_config = str(self.loaded.config.path) if self.loaded.config.path else None
-        demo = self.loaded.config.demo and not self.loaded.error
+        """Read config.toml again and restart polling with it (off the GUI thread).
+        Also the hook for a settings dialog that saved the file."""
+        cli_config, demo = self.loaded.origin
 
         def work() -> None:
-            loaded = load_app_config(cli_config, demo and cli_config is None)
+            loaded = load_app_config(cli_config, demo)
             probes, problem = build_app_probes(loaded)
             self.io_done.emit(lambda: self._reloaded(loaded, probes, problem))
 
@@ -433,10 +457,13 @@ class TrayApp(QObject):
         self._ssh_args = {h.name: ssh_args(h) for h in self.config.hosts}
         self.engine.set_specs(self.config.watch)
         self.engine.confirm_polls = self.config.notify.confirm_polls
+        for name in self.latest:
+            self.engine.forget_host(name)
         self.latest.clear()
-        self.poller = Poller(probes, self.config.poll_interval_s, self._from_worker)
+        self._generation += 1
+        self.poller = self._make_poller(probes)
         # The old workers may be stuck on a dead host: let them go in the background.
-        self._io.submit(old.stop, 5.0)
+        threading.Thread(target=old.stop, args=(5.0,), name="poll:retire", daemon=True).start()
         self.poller.start()
         self.refresh_view()
 
@@ -525,6 +552,8 @@ def run_app(args: argparse.Namespace, setup: Callable[[TrayApp], None] | None = 
     collector = GuiThreadCollector(parent=qt)
 
     loaded = load_app_config(getattr(args, "config", None), getattr(args, "demo", False))
+    if loaded.error:
+        print(f"gpu-tray: {loaded.notes[0]}", file=sys.stderr)
     probes, problem = build_app_probes(loaded)
     log.info(
         "gpu-tray starting: %s, %d probe(s), log %s",

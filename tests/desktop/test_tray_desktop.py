@@ -296,24 +296,26 @@ def test_a_second_gpu_tray_shows_the_first_and_exits(fresh: Desktop, tmp_path: P
         assert len(windows) == 1
 
 
+def status_window(d: Desktop) -> list[tuple[str, int, int]]:
+    return [w for w in top_level_windows(d, "gpu-tray") if w[1] >= 400]
+
+
 def test_without_a_tray_the_window_shows_until_a_tray_appears(tmp_path: Path) -> None:
     with (
         Desktop(tmp_path / "desk", tray=False) as d,
         running_app(d, tmp_path / "app", "app-notray", config_text()) as app,
     ):
-        wait_for(
-            lambda: [w for w in top_level_windows(d, "gpu-tray") if w[1] >= 400],
-            15,
-            "the status window",
-        )
+        wait_for(lambda: status_window(d), 15, "the status window")
         assert "no system tray: showing the status window" in app.log()
         d.start_tray()
         wait_for(lambda: icon_window(d), 20, "the icon once trayer runs")
-        wait_for(
-            lambda: not [w for w in top_level_windows(d, "gpu-tray") if w[1] >= 400],
-            10,
-            "the window to go",
-        )
+        wait_for(lambda: not status_window(d), 10, "the window to go")
+        # The panel restarts: the window stands in meanwhile, and the icon comes back.
+        d.stop_tray()
+        wait_for(lambda: status_window(d), 10, "the status window again")
+        d.start_tray()
+        wait_for(lambda: icon_window(d), 20, "the icon in the new panel")
+        wait_for(lambda: not status_window(d), 10, "the window to go again")
 
 
 def test_without_a_notification_service_it_falls_back_and_says_so(tmp_path: Path) -> None:
@@ -333,3 +335,23 @@ def test_without_a_notification_service_it_falls_back_and_says_so(tmp_path: Path
             10,
             "the balloon",
         )
+
+
+def test_first_run_without_a_config_shows_the_demo_and_says_how_to_add_hosts(
+    fresh: Desktop,
+) -> None:
+    config = Path(fresh.env["XDG_CONFIG_HOME"]) / "gpu-tray" / "config.toml"
+    assert not config.exists()
+    proc = fresh.spawn("app-first-run", gpu_tray_argv("-v"), env=app_env(fresh.env), cwd=ROOT)
+    try:
+        [note] = wait_for(fresh.notifications, 15, "the first-run notification")
+        assert note["DUNST_SUMMARY"] == "gpu-tray is running"
+        assert note["DUNST_BODY"] == (
+            f"First run: this is the demo cluster.\nAdd your hosts to {config} (see the README)."
+        )
+        wait_for(lambda: icon_window(fresh), 15, "the icon")
+        wait_for(lambda: "snapshot demo-a100: ok" in fresh.log_of("app-first-run"), 15, "the demo")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert not config.exists()  # nothing written behind the user's back

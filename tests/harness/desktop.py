@@ -264,6 +264,13 @@ class Desktop:
         )  # fmt: skip
         wait_for(self.tray_window, 10, "trayer's panel window")
 
+    def stop_tray(self) -> None:
+        """End trayer, as when a panel crashes or restarts."""
+        for entry in [e for e in self.procs if e[0] == "trayer"]:
+            self._stop(entry[1])
+            self.procs.remove(entry)
+        wait_for(lambda: self.tray_window() is None, 10, "trayer's panel to go")
+
     def start_dunst(self) -> None:
         logger = self.root / "dunst-logger.py"
         logger.write_text(
