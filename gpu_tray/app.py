@@ -63,14 +63,16 @@ COALESCE_MS = 400
 #: Snapshots arriving this close together cost one repaint of icon, tooltip and window.
 VIEW_REFRESH_MS = 100
 SNOOZE_ACTION_S = 3600
+AGE_REFRESH_MS = 30_000
 DEMO_NOTE = "Demo cluster (simulated GPUs)"
 
 
 def _demo_note() -> str:
     from gpu_tray.sources.scripted import ENV_DEMO_SCRIPT
 
-    script = os.environ.get(ENV_DEMO_SCRIPT)
-    return f"Scripted cluster from {script}" if script else DEMO_NOTE
+    if os.environ.get(ENV_DEMO_SCRIPT):
+        return f"Scripted cluster (from ${ENV_DEMO_SCRIPT})"
+    return DEMO_NOTE
 
 
 SnapshotSink = Callable[[HostSnapshot], None]
@@ -191,6 +193,9 @@ class TrayApp(QObject):
         self._flush.timeout.connect(self._flush_notifications)
         self._repaint = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
         self._repaint.timeout.connect(self.refresh_view)
+        # Failing hosts back off for minutes: keep "data N min old" honest meanwhile.
+        self._ages = QTimer(self, interval=AGE_REFRESH_MS)
+        self._ages.timeout.connect(self._refresh_if_stale)
         self.snapshot_arrived.connect(self._on_snapshot)
         self._polled.connect(self._on_polled)
         self.notification_action.connect(self._on_action)
@@ -236,11 +241,13 @@ class TrayApp(QObject):
         self.refresh_view()
         self.view.start()
         self.poller.start()
+        self._ages.start()
 
     def stop(self, timeout: float = 1.0) -> None:
         if self._stopped:
             return
         self._stopped = True
+        self._ages.stop()
         self.view.stop()
         self.poller.stop(timeout=timeout)
         self.notifier.close(timeout)
@@ -313,6 +320,10 @@ class TrayApp(QObject):
 
     def refresh_view(self) -> None:
         self.view.update(self.state())
+
+    def _refresh_if_stale(self) -> None:
+        if any(s.stale for s in self.latest.values()):
+            self.refresh_view()
 
     # -- notifications --------------------------------------------------------------------
 

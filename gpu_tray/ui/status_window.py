@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -25,6 +25,8 @@ from gpu_tray.ui.icon import render_image
 from gpu_tray.ui.menu import TrayState
 from gpu_tray.ui.text import gpu_line, host_status, summary_line
 
+RENDER_MS = 1000
+
 
 class StatusWindow(QWidget):
     def __init__(
@@ -40,6 +42,8 @@ class StatusWindow(QWidget):
         self._tray_visible = tray_visible
         self._state: TrayState | None = None
         self._shown_summary = None
+        self._throttle = QTimer(self, singleShot=True, interval=RENDER_MS)
+        self._throttle.timeout.connect(self._render)
 
         self.icon = QLabel()
         self.icon.setFixedSize(48, 48)
@@ -84,8 +88,9 @@ class StatusWindow(QWidget):
 
     def set_state(self, state: TrayState) -> None:
         self._state = state
-        if self.isVisible():
-            self._render()
+        # A big cluster's tree is not rebuilt on every snapshot: at most once a second.
+        if self.isVisible() and not self._throttle.isActive():
+            self._throttle.start()
 
     def showEvent(self, event) -> None:
         self._render()
