@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from gpu_tray import __version__
@@ -18,7 +19,7 @@ EXIT_OK, EXIT_HOSTS_FAILING, EXIT_USAGE = 0, 1, 2
 
 # Subcommands that live in their own modules: name -> module exposing
 # add_parser(subparsers) and run(args) -> int.
-PLUGIN_COMMANDS: tuple[str, ...] = ("hosts", "password", "trust")
+PLUGIN_COMMANDS: tuple[str, ...] = ("wait", "hosts", "password", "trust")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +60,11 @@ class Usage(Exception):
 
 
 def load_for(args: argparse.Namespace) -> Config:
-    if getattr(args, "demo", False):
+    """The config the command runs on. `--demo` alone: the demo cluster with default
+    settings; `--demo --config PATH`: the demo cluster with that file's settings
+    (poll interval, thresholds, notify, watch rules)."""
+    demo = getattr(args, "demo", False)
+    if demo and not args.config:
         return Config(demo=True)
     path = resolve_config_path(args.config)
     if not path.exists():
@@ -69,9 +74,10 @@ def load_for(args: argparse.Namespace) -> Config:
             "or try the built-in demo cluster with --demo."
         )
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         raise Usage(str(exc)) from None
+    return replace(config, demo=True) if demo else config
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 from gpu_tray.core.settings import Config
 from gpu_tray.sources.base import NoSecrets, Probe, SecretLookup
@@ -13,6 +15,10 @@ log = logging.getLogger(__name__)
 
 def build_probes(config: Config, secrets: SecretLookup | None = None) -> list[Probe]:
     if config.demo:
+        from gpu_tray.sources.scripted import ENV_DEMO_SCRIPT, scripted_probes
+
+        if script := os.environ.get(ENV_DEMO_SCRIPT):
+            return list(scripted_probes(Path(script)))
         return list(demo_probes())
     secrets = secrets or NoSecrets()
     probes: list[Probe] = []

@@ -1,0 +1,122 @@
+"""The words of the tray: tooltip and menu lines. Plain functions, no Qt, easy to test."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from gpu_tray.core.availability import ClusterSummary, ThresholdsFor, host_units
+from gpu_tray.core.models import GpuSample, HostSnapshot, HostState, utcnow
+from gpu_tray.core.na import NA
+from gpu_tray.core.rules import short_model
+
+#: The tooltip lists this many hosts, then "and N more".
+TOOLTIP_HOSTS = 20
+#: Menu lines longer than this are cut with "…" (the tooltip and submenu have the rest).
+MENU_LINE = 72
+
+
+def elide(text: str, limit: int = MENU_LINE) -> str:
+    """One line of at most `limit` characters; leading indentation is kept."""
+    indent = text[: len(text) - len(text.lstrip(" "))]
+    text = indent + " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(0, int(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} d"
+
+
+def summary_line(summary: ClusterSummary) -> str:
+    hosts = f"{summary.hosts_total} host{'s' if summary.hosts_total != 1 else ''}"
+    if summary.hosts_total == 0:
+        return "No hosts"
+    if summary.total == 0 and summary.hosts_failing == summary.hosts_total:
+        return f"No data from {hosts}"
+    text = f"{summary.free} of {summary.total} GPUs free on {hosts}"
+    if summary.hosts_failing:
+        text += f", {summary.hosts_failing} failing"
+    return text
+
+
+def host_counts(snap: HostSnapshot, thresholds_for: ThresholdsFor) -> tuple[int, int]:
+    units = host_units(snap, thresholds_for(snap.name))
+    return sum(1 for u in units if u.free), len(units)
+
+
+def host_status(snap: HostSnapshot, thresholds_for: ThresholdsFor, now: datetime) -> str:
+    """ "0/4 free" | "timeout, data 4 min old" | "connecting" """
+    free, total = host_counts(snap, thresholds_for)
+    if snap.state is HostState.OK:
+        return f"{free}/{total} free"
+    text = snap.state.value.replace("_", " ")
+    if snap.stale and (age := snap.age_s(now)) is not None:
+        text += f", data {age_text(age)} old"
+    return text
+
+
+def tooltip(
+    snaps: Sequence[HostSnapshot],
+    summary: ClusterSummary,
+    thresholds_for: ThresholdsFor,
+    now: datetime | None = None,
+    title: str = "gpu-tray",
+    extra: Sequence[str] = (),
+) -> str:
+    """One line for the cluster, then one per host: name, free/total, state, age when stale."""
+    now = now or utcnow()
+    lines = [f"{title}: {summary_line(summary)}"]
+    for snap in snaps[:TOOLTIP_HOSTS]:
+        lines.append(f"{snap.name}: {host_status(snap, thresholds_for, now)}")
+    if len(snaps) > TOOLTIP_HOSTS:
+        lines.append(f"and {len(snaps) - TOOLTIP_HOSTS} more hosts")
+    if summary.paused:
+        lines.append("Polling is paused")
+    lines.extend(extra)
+    return "\n".join(lines)
+
+
+def _gib(mib: object) -> str:
+    return "?" if mib is NA else f"{float(mib) / 1024:.1f}"  # type: ignore[arg-type]
+
+
+def memory_text(used: object, total: object) -> str:
+    return f"{_gib(used)}/{_gib(total)} GiB"
+
+
+def gpu_line(gpu: GpuSample, free_units: int, units: int) -> str:
+    """ "GPU 2 · A100 80GB · 40.9/80.0 GiB · 95% · jdoe" or "... · free" """
+    parts = [f"GPU {gpu.index}", short_model(gpu.name)]
+    parts.append(memory_text(gpu.memory_used_mib, gpu.memory_total_mib))
+    if gpu.utilization_pct is not NA:
+        parts.append(f"{gpu.utilization_pct}%")
+    if gpu.mig_enabled and gpu.mig_devices:
+        parts.append(f"MIG {free_units}/{units} free")
+    if gpu.fault:
+        parts.append(gpu.fault)
+    users = gpu.users
+    if users:
+        parts.append(", ".join(users))
+    elif free_units and not (gpu.mig_enabled and gpu.mig_devices):
+        parts.append("free")
+    elif gpu.processes:
+        parts.append(f"{len(gpu.processes)} process{'es' if len(gpu.processes) > 1 else ''}")
+    elif not free_units and not gpu.mig_devices:
+        parts.append("busy")
+    return " · ".join(parts)
+
+
+def mig_line(gpu: GpuSample, mig_index: int) -> str:
+    mig = next(m for m in gpu.mig_devices if m.index == mig_index)
+    users = ", ".join(dict.fromkeys(p.user for p in mig.processes if p.user))
+    state = users or ("busy" if mig.processes else "free")
+    return (
+        f"MIG {mig.index} · {mig.profile} · "
+        f"{memory_text(mig.memory_used_mib, mig.memory_total_mib)} · {state}"
+    )
