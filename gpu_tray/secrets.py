@@ -302,7 +302,6 @@ class SecretStore:
         """Other sources' secrets, e.g. a Prometheus token: account `KIND:ACCOUNT`."""
         return self._lookup(f"{kind}:{account}")
 
-
     # -- storing (worker threads; blocks up to timeout_s) ---------------------------------
 
     def set_password(self, user: str, host: str, port: int, secret: str) -> SaveResult:

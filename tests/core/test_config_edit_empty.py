@@ -26,4 +26,4 @@ def test_removing_the_last_host_drops_the_empty_array(tmp_path: Path) -> None:
     edit_config(path, lambda doc: add_watch(doc, WatchSpec(host="node3")))
     config = edit_config(path, lambda doc: remove_host(doc, "node3"))
     assert config.hosts == () and config.watch == ()
-    assert path.read_text() == "# mine\npoll_interval_s = 5\n\n"
+    assert path.read_text() == "# mine\npoll_interval_s = 5\n"  # one final newline

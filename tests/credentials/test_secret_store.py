@@ -112,7 +112,6 @@ def test_store_is_a_secret_lookup_and_uses_service_gpu_tray() -> None:
     assert store.secret("prometheus-token", "http://other:9090") is None
 
 
-
 @pytest.mark.parametrize("module", ["keyring.backends.fail", "keyring.backends.null"])
 def test_fail_and_null_backends_mean_session_only(module: str) -> None:
     backend_type = type("Keyring", (DictBackend,), {"__module__": module, "name": "x Keyring"})

@@ -1,4 +1,11 @@
-"""The PySide6 6.12 / CPython 3.11 reference-count workaround keeps a busy app alive."""
+"""The PySide6 we pin keeps a busy app alive.
+
+PySide6 6.12.0 on CPython 3.11 (Debian 12's Python) drops a reference to
+`None` on every Qt call that returns nothing and to `True` on every
+`Signal.emit()`; after a few thousand calls the interpreter aborts with
+"Fatal Python error: none_dealloc". pyproject.toml pins 6.11.x for that
+reason; this test fails on a PySide6 with the bug.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,6 @@ from tests.harness.scripted import ROOT, app_env
 
 # Far more calls than None's and True's reference counts at start-up (a few thousand).
 WORKLOAD = """
-import sys
-{guard}
 from PySide6.QtCore import QObject, Signal
 class O(QObject):
     ping = Signal(object)
@@ -23,25 +28,13 @@ print("alive")
 """
 
 
-def run(guard: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", WORKLOAD.format(guard=guard)],
+def test_many_qt_calls_do_not_exhaust_singleton_refcounts() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WORKLOAD],
         cwd=ROOT,
         env=app_env(QT_QPA_PLATFORM="offscreen"),
         capture_output=True,
         text=True,
         timeout=120,
     )
-
-
-def test_many_qt_calls_after_importing_gpu_tray_ui() -> None:
-    done = run("import gpu_tray.ui")
     assert (done.returncode, done.stdout) == (0, "alive\n"), done.stderr[-2000:]
-
-
-def test_the_guard_is_idempotent_and_leaves_newer_pythons_alone() -> None:
-    from gpu_tray.ui import qt_guard
-
-    before = sys.getrefcount(None)
-    qt_guard.protect_singleton_refcounts()
-    assert sys.getrefcount(None) - before < 1000  # applied once, at import
