@@ -17,7 +17,7 @@ import itertools
 import math
 import sqlite3
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +106,8 @@ class HostHistory:
     states: list[StateChange]
     # Typical seconds between points: longer silences are drawn as gaps.
     gap_s: float
+    # Every whole GPU the host has reported (even with no series asked for).
+    gpus: list[UnitInfo] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -177,24 +179,40 @@ class HistoryReader:
         finally:
             conn.close()
 
-    def load_range(self, t0: float, t1: float, hosts: Sequence[str] | None = None) -> RangeData:
-        """Everything the window draws for [t0, t1): per-unit series, free counts
-        per host and for the cluster, and state changes."""
+    def load_range(
+        self,
+        t0: float,
+        t1: float,
+        hosts: Sequence[str] | None = None,
+        *,
+        units: bool | Collection[str] = True,
+    ) -> RangeData:
+        """What the window draws for [t0, t1): free counts per host and for the
+        cluster, state changes, and the per-unit series of every host (`units`
+        True), of none (False) or of the hosts named in `units`.
+
+        The per-unit series are most of the rows: a window asks for them only
+        for the hosts it shows."""
         plan = plan_for(t1 - t0, self.retention)
         conn = self._connect()
         if conn is None:
             return RangeData(t0, t1, plan, {}, FreeSeries())
+        lo, hi = int(t0), math.ceil(t1)
         try:
             conn.execute("BEGIN")
-            units = _units(conn)
+            unit_info = _units(conn)
             host_ids = _host_ids(conn, hosts)
-            unit_rows = _unit_rows(conn, plan, int(t0), math.ceil(t1))
-            host_rows = _host_rows(conn, plan, int(t0), math.ceil(t1))
-            states = _states(conn, int(t0), math.ceil(t1))
+            wanted = set(host_ids) if hosts is not None else None
+            if not isinstance(units, bool):
+                wanted = set(units) & (wanted if wanted is not None else set(host_ids))
+            ids = None if wanted is None else [u.id for u in unit_info.values() if u.host in wanted]
+            unit_rows = _unit_rows(conn, plan, lo, hi, ids) if units else []
+            host_rows = _host_rows(conn, plan, lo, hi, None if hosts is None else host_ids.values())
+            states = _states(conn, lo, hi)
             conn.execute("COMMIT")
         finally:
             conn.close()
-        return _assemble(t0, t1, plan, units, host_ids, unit_rows, host_rows, states)
+        return _assemble(t0, t1, plan, unit_info, host_ids, unit_rows, host_rows, states)
 
     def heatmap(self, host: str, t0: float, t1: float) -> Heatmap:
         """When is at least one unit free on `host`, by weekday and hour (local time),
@@ -394,54 +412,60 @@ def _split(
     return parts
 
 
-def _unit_rows(conn: sqlite3.Connection, plan: QueryPlan, t0: int, t1: int) -> list[tuple]:
+def _only(column: str, ids: Iterable[int] | None) -> str:
+    """An extra WHERE term limiting rows to some ids (integers from the database itself)."""
+    if ids is None:
+        return ""
+    return f" AND {column} IN ({','.join(str(int(i)) for i in ids) or 'NULL'})"
+
+
+def _unit_rows(
+    conn: sqlite3.Connection, plan: QueryPlan, t0: int, t1: int, ids: Iterable[int] | None
+) -> list[tuple]:
     rows: list[tuple] = []
     b = plan.bucket_s
+    where = "WHERE ts >= ? AND ts < ?" + _only("unit_id", ids)
     for tier, lo, hi in _split(conn, plan, t0, t1):
         if tier is RAW and b is None:
-            sql = (
-                "SELECT ts, unit_id, util, util, mem, mem, temp, temp FROM samples "
-                "WHERE ts >= ? AND ts < ?"
-            )
+            sql = f"SELECT ts, unit_id, util, util, mem, mem, temp, temp FROM samples {where}"
         elif tier is RAW:
             sql = (
                 f"SELECT (ts / {b}) * {b} AS t, unit_id, avg(util), max(util), avg(mem), "
-                "max(mem), avg(temp), max(temp) FROM samples WHERE ts >= ? AND ts < ? "
-                "GROUP BY t, unit_id"
+                f"max(mem), avg(temp), max(temp) FROM samples {where} GROUP BY t, unit_id"
             )
         elif b == tier.step_s:
             sql = (
                 "SELECT ts, unit_id, util_mean, util_max, mem_mean, mem_max, temp_mean, "
-                f"temp_max FROM {tier.unit_table} WHERE ts >= ? AND ts < ?"
+                f"temp_max FROM {tier.unit_table} {where}"
             )
         else:
             sql = (
                 f"SELECT (ts / {b}) * {b} AS t, unit_id, avg(util_mean), max(util_max), "
                 "avg(mem_mean), max(mem_max), avg(temp_mean), max(temp_max) "
-                f"FROM {tier.unit_table} WHERE ts >= ? AND ts < ? GROUP BY t, unit_id"
+                f"FROM {tier.unit_table} {where} GROUP BY t, unit_id"
             )
         rows.extend(conn.execute(sql, (lo, hi)))
     return rows
 
 
-def _host_rows(conn: sqlite3.Connection, plan: QueryPlan, t0: int, t1: int) -> list[tuple]:
+def _host_rows(
+    conn: sqlite3.Connection, plan: QueryPlan, t0: int, t1: int, ids: Iterable[int] | None
+) -> list[tuple]:
     rows: list[tuple] = []
     b = plan.bucket_s
+    where = "WHERE ts >= ? AND ts < ?" + _only("host_id", ids)
     for tier, lo, hi in _split(conn, plan, t0, t1):
         if tier is RAW and b is None:
-            sql = (
-                "SELECT ts, host_id, 1, free, free, total FROM host_samples "
-                "WHERE ts >= ? AND ts < ?"
-            )
+            sql = f"SELECT ts, host_id, 1, free, free, total FROM host_samples {where}"
         elif tier is RAW:
             sql = (
                 f"SELECT (ts / {b}) * {b} AS t, host_id, count(*), sum(free), max(free), "
-                "max(total) FROM host_samples WHERE ts >= ? AND ts < ? GROUP BY t, host_id"
+                f"max(total) FROM host_samples {where} GROUP BY t, host_id"
             )
         else:
             sql = (
                 f"SELECT (ts / {b}) * {b} AS t, host_id, sum(n), sum(free_sum), max(free_max), "
-                f"max(total) FROM {tier.host_table} WHERE ts >= ? AND ts < ? GROUP BY t, host_id"
+                f"max(total) FROM {tier.host_table} {where} GROUP BY t, host_id"
             )
         rows.extend(conn.execute(sql, (lo, hi)))
     return rows
@@ -515,7 +539,11 @@ def _assemble(
             rows = sorted(by_unit[unit.id], key=_first)
             _fill(s, [r[:1] + r[2:] for r in rows], UnitSeries.COLUMNS, gap_s, breaks)
             series.append(s)
-        hosts[name] = HostHistory(name, series, free, states, gap_s)
+        gpus = sorted(
+            (u for u in units.values() if u.host == name and u.mig_index is None),
+            key=lambda u: u.key,
+        )
+        hosts[name] = HostHistory(name, series, free, states, gap_s, gpus)
     return RangeData(t0, t1, plan, hosts, cluster_free(hosts.values()))
 
 
@@ -540,11 +568,13 @@ def _fill(
 ) -> None:
     """Append rows (t, *values) to target's lists, with a NaN row at each gap and break."""
     t_out: list[float] = target.t  # type: ignore[attr-defined]
-    cols = [getattr(target, c) for c in columns]
+    outs = [getattr(target, c) for c in columns]
+    ts = [r[0] for r in rows]
+    # Where a NaN row goes: (index of the row it precedes, its time).
+    gaps: list[tuple[int, float]] = []
     bi = 0
     prev: float | None = None
-    for row in rows:
-        t = row[0]
+    for i, t in enumerate(ts):
         gap_at = None
         while bi < len(breaks) and breaks[bi] <= t:
             if gap_at is None and prev is not None and breaks[bi] > prev:
@@ -553,21 +583,28 @@ def _fill(
         if gap_at is None and prev is not None and t - prev > gap_s:
             gap_at = prev + gap_s / 2.5
         if gap_at is not None:
-            t_out.append(float(gap_at))
-            for col in cols:
-                col.append(NAN)
-        t_out.append(float(t))
-        for col, v in zip(cols, row[1:], strict=True):
-            col.append(NAN if v is None else float(v))
+            gaps.append((i, float(gap_at)))
         prev = t
     # Down at the end of the range: say so, or the last value would seem to hold.
     while prev is not None and bi < len(breaks):
         if breaks[bi] > prev:
-            t_out.append(float(breaks[bi]))
-            for col in cols:
-                col.append(NAN)
+            gaps.append((len(ts), float(breaks[bi])))
             break
         bi += 1
+    cols = [
+        [NAN if v is None else v for v in col]
+        for col in (list(zip(*rows, strict=True))[1:] if rows else [() for _ in columns])
+    ]
+    start = 0
+    for i, t in [*gaps, (len(ts), None)]:
+        t_out.extend(ts[start:i])
+        for out, col in zip(outs, cols, strict=True):
+            out.extend(col[start:i])
+        if t is not None:
+            t_out.append(t)
+            for out in outs:
+                out.append(NAN)
+        start = i
 
 
 def cluster_free(hosts: Iterable[HostHistory]) -> FreeSeries:

@@ -32,6 +32,8 @@ log = logging.getLogger("gpu_tray.store")
 GRACE_S = 30
 # Never trust a snapshot clock far in the future for retention.
 FUTURE_SLACK_S = 3600
+# Pages handed back to the file system per maintenance pass (16 MB of 4 KiB pages).
+VACUUM_PAGES = 4096
 
 
 def _default_thresholds(_host: str) -> FreeThresholds:
@@ -39,6 +41,8 @@ def _default_thresholds(_host: str) -> FreeThresholds:
 
 
 def _int(value: object) -> int | None:
+    if type(value) is int:
+        return value
     if value is NA or value is None:
         return None
     try:
@@ -117,8 +121,16 @@ class Recorder:
         profile: str | None,
         memory_total: object,
     ) -> int:
-        mem = _int(memory_total)
         unit = self._units.get((hid, gpu, mig))
+        if (
+            unit is not None
+            and unit.uuid == uuid
+            and unit.model == model
+            and unit.profile == profile
+            and unit.memory_total_mib == memory_total
+        ):
+            return unit.id  # the common case: nothing changed since the last poll
+        mem = _int(memory_total)
         if unit is None:
             uid = self.conn.execute(
                 "INSERT INTO units (host_id, gpu_index, mig_index, uuid, model, profile, "
@@ -323,12 +335,15 @@ class Recorder:
         c.execute("DELETE FROM host_states WHERE ts < ?", (now - self.retention.states_s,))
 
     def _vacuum_if_sparse(self) -> None:
-        """Hand free pages back when a quarter of the file is empty (e.g. after a backfill)."""
+        """Hand free pages back once a quarter of the file is empty (after a backfill, or a
+        long time off), a few MB per pass so the writer never stalls for long. In steady
+        state, retention frees about what new rows take, and nothing is handed back."""
         c = self.conn
         free = c.execute("PRAGMA freelist_count").fetchone()[0]
         pages = c.execute("PRAGMA page_count").fetchone()[0]
         if free > 256 and free * 4 > pages:
-            c.execute(f"PRAGMA incremental_vacuum({free})").fetchall()
+            # executescript steps the pragma to the end; execute() would free one page.
+            c.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_PAGES)});")
 
 
 def _runs(buckets: list[int], step: int) -> Iterable[tuple[int, int]]:

@@ -44,7 +44,7 @@ class Retention:
 
 DEFAULT_RETENTION = Retention()
 
-MAX_POINTS = 800  # per curve, after grouping
+MAX_POINTS = 500  # per curve, after grouping: about one per pixel of a plot
 MAX_SCAN = 3000  # rows per curve a tier may be asked for before a coarser one is used
 # Bucket sizes that read well on a date axis.
 _NICE_S = (10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)

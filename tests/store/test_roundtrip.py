@@ -148,13 +148,14 @@ def test_cluster_free_is_the_sum_of_hosts_held_until_their_next_poll(tmp_path: P
 
 
 def test_plans_for_the_window_ranges() -> None:
+    """About 500 points per curve at most, from the finest tier that covers the range."""
     hour, day = 3600, 86_400
     assert (plan_for(hour).tier, plan_for(hour).bucket_s) == (RAW, None)
-    assert (plan_for(6 * hour).tier, plan_for(6 * hour).bucket_s) == (RAW, 30)
-    assert (plan_for(day).tier, plan_for(day).bucket_s) == (MINUTE, 120)
-    assert (plan_for(7 * day).tier, plan_for(7 * day).bucket_s) == (QUARTER, 900)
-    assert (plan_for(30 * day).tier, plan_for(30 * day).bucket_s) == (QUARTER, 3600)
-    assert (plan_for(365 * day).tier, plan_for(365 * day).bucket_s) == (QUARTER, 43200)
+    assert (plan_for(6 * hour).tier, plan_for(6 * hour).bucket_s) == (RAW, 60)
+    assert (plan_for(day).tier, plan_for(day).bucket_s) == (MINUTE, 180)
+    assert (plan_for(7 * day).tier, plan_for(7 * day).bucket_s) == (QUARTER, 1800)
+    assert (plan_for(30 * day).tier, plan_for(30 * day).bucket_s) == (QUARTER, 7200)
+    assert (plan_for(365 * day).tier, plan_for(365 * day).bucket_s) == (QUARTER, 64800)
 
 
 def test_reader_of_a_missing_file_returns_nothing_and_creates_nothing(tmp_path: Path) -> None:
