@@ -544,7 +544,7 @@ def _assemble(
             key=lambda u: u.key,
         )
         hosts[name] = HostHistory(name, series, free, states, gap_s, gpus)
-    return RangeData(t0, t1, plan, hosts, cluster_free(hosts.values()))
+    return RangeData(t0, t1, plan, hosts, cluster_free(hosts.values(), t1))
 
 
 def _first(row: tuple) -> int:
@@ -607,10 +607,10 @@ def _fill(
         start = i
 
 
-def cluster_free(hosts: Iterable[HostHistory]) -> FreeSeries:
+def cluster_free(hosts: Iterable[HostHistory], until: float = math.inf) -> FreeSeries:
     """Free units over all hosts: each host's count holds until its next point, and
     counts as nothing once it is older than that host's gap threshold or the host went
-    down. NaN where no host has data."""
+    down. NaN where no host has data. Nothing is said about times after `until`."""
     events: list[tuple[float, int, int, float, float]] = []  # (t, kind, host, free, total)
     hlist = list(hosts)
     for h, hist in enumerate(hlist):
@@ -664,7 +664,7 @@ def cluster_free(hosts: Iterable[HostHistory]) -> FreeSeries:
             sum_total += total
             heapq.heappush(expiry, (t + hlist[h].gap_s, h, version[h]))
         emit(t)
-    while expiry:
+    while expiry and expiry[0][0] < until:
         et, eh, ev = heapq.heappop(expiry)
         if ev == version[eh] and live[eh]:
             drop(eh)

@@ -273,6 +273,10 @@ class Recorder:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            # Another process (a second gpu-tray, `gpu-tray history --demo`) may have rolled
+            # up since: start from what the file says, never from a stale memory.
+            for tier, done in c.execute("SELECT tier, done_until FROM rollup_state"):
+                self.done_until[tier] = done
             for tier in AGGREGATES:
                 self._roll_tier(tier, now)
             self._retain(now)

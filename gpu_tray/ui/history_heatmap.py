@@ -11,12 +11,13 @@ from __future__ import annotations
 import itertools
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from gpu_tray.store.reader import WEEKDAYS, Heatmap
 
 NO_DATA = QColor(225, 225, 225)
+NO_DATA_HATCH = QColor(170, 170, 170)
 # ColorBrewer "Greens", from rarely free to nearly always free.
 _STOPS = (
     (0.00, (247, 252, 245)),
@@ -47,6 +48,7 @@ class HeatmapWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.heatmap: Heatmap | None = None
+        self._colours = [[QColor(NO_DATA)] * 24 for _ in range(7)]
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(QSize(300, 200))
@@ -57,6 +59,7 @@ class HeatmapWidget(QWidget):
 
     def set_heatmap(self, heatmap: Heatmap | None) -> None:
         self.heatmap = heatmap
+        self._colours = [[fraction_colour(self.value(d, h)) for h in range(24)] for d in range(7)]
         self.update()
 
     def value(self, day: int, hour: int) -> float | None:
@@ -102,10 +105,10 @@ class HeatmapWidget(QWidget):
         )
         for day in range(7):
             for hour in range(24):
-                p.fillRect(
-                    self.cell_rect(day, hour).adjusted(0, 0, -1, -1),
-                    fraction_colour(self.value(day, hour)),
-                )
+                cell = self.cell_rect(day, hour).adjusted(0, 0, -1, -1)
+                p.fillRect(cell, self._colours[day][hour])
+                if self.value(day, hour) is None:  # hatched: never mistaken for "rarely"
+                    p.fillRect(cell, QBrush(NO_DATA_HATCH, Qt.BrushStyle.BDiagPattern))
             r = self.cell_rect(day, 0)
             p.drawText(
                 QRect(0, r.top(), g.left() - 6, r.height()),

@@ -222,36 +222,44 @@ class Sparkline(QWidget):
         self.free = np.empty(0)
         self.total = np.empty(0)
         self.x_range = (0.0, 1.0)
+        self._path: QPainterPath | None = None
 
     def set_data(self, free: FreeBuffer, x_range: tuple[float, float]) -> None:
         self.t, self.free, self.total = free.t, free.free, free.total
         self.x_range = x_range
+        self._path: QPainterPath | None = None
         self.update()
 
-    def paintEvent(self, _event: object) -> None:
-        p = QPainter(self)
+    def _make_path(self) -> QPainterPath:
+        path = QPainterPath()
         w, h = self.width(), self.height()
-        p.fillRect(self.rect(), self.palette().base())
         lo, hi = self.x_range
         top = float(np.nanmax(self.total)) if np.isfinite(self.total).any() else 0.0
-        if self.t.size and hi > lo and top > 0:
-            p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setPen(QPen(QColor(FREE_COLOUR), 1.5))
-            xs = (self.t - lo) / (hi - lo) * (w - 2) + 1
-            ys = h - 2 - self.free / top * (h - 4)
-            path = QPainterPath()
-            pen_down = False
-            for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
-                if math.isnan(y) or x < 0:
-                    pen_down = False
-                elif pen_down:
-                    path.lineTo(x, y)
-                else:
-                    path.moveTo(x, y)
-                    pen_down = True
-            p.drawPath(path)
+        if not self.t.size or hi <= lo or top <= 0:
+            return path
+        xs = ((self.t - lo) / (hi - lo) * (w - 2) + 1).tolist()
+        ys = (h - 2 - self.free / top * (h - 4)).tolist()
+        pen_down = False
+        for x, y in zip(xs, ys, strict=True):
+            if math.isnan(y) or x < 0:
+                pen_down = False
+            elif pen_down:
+                path.lineTo(x, y)
+            else:
+                path.moveTo(x, y)
+                pen_down = True
+        return path
+
+    def paintEvent(self, _event: object) -> None:
+        if self._path is None:
+            self._path = self._make_path()
+        p = QPainter(self)
+        p.fillRect(self.rect(), self.palette().base())
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(QPen(QColor(FREE_COLOUR), 1.5))
+        p.drawPath(self._path)
         p.setPen(QColor(TOTAL_COLOUR))
-        p.drawLine(0, h - 1, w, h - 1)
+        p.drawLine(0, self.height() - 1, self.width(), self.height() - 1)
         p.end()
 
 
@@ -275,6 +283,7 @@ class _Header(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.1)
         self.arrow.setFont(font)
         self.arrow.toggled.connect(self._toggled)
+        self.arrow.setMinimumWidth(150)  # sparklines line up under each other
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.spark = Sparkline()
@@ -506,6 +515,9 @@ class HostSection(Section):
         titles["free"] = "Free GPUs"
         for i, name in enumerate(PLOT_NAMES):
             p = new_time_plot(titles[name], self.master, fg)
+            if i < 2:  # the same times are written under the plots below
+                p.getAxis("bottom").setStyle(showValues=False)
+                p.getAxis("bottom").setHeight(6)
             glw.addItem(p, row=i // 2, col=i % 2)
             self.plots[name] = p
             self.lines.append(crosshair(p, fg))
@@ -609,15 +621,16 @@ class HostSection(Section):
             hit = value_at(buf.t, buf.v[plot], x, self.gap_s)
             swatch = f"<span style='color:{buf.colour}'>■</span> {_html(buf.label)}"
             if hit is None:
-                parts.append(f"{swatch} –")
+                parts.append(f"{swatch}: –")
                 continue
             i, v = hit
-            text = f"{v * m.scale:.{m.digits}f}"
+            unit = m.unit if m.unit == "%" else f" {m.unit}"
+            text = f"{v * m.scale:.{m.digits}f}{unit}"
             top = buf.v[plot + "_max"][i]
             if bucket and not math.isnan(top) and top != v:
                 text += f" (max {top * m.scale:.{m.digits}f})"
-            parts.append(f"{swatch} {text}")
-        return f"{when} · {m.title} ({m.unit}): " + " &nbsp;".join(parts)
+            parts.append(f"{swatch}: {text}")
+        return f"{when} · {m.title}: " + " &nbsp; ".join(parts)
 
 
 class ClusterSection(Section):

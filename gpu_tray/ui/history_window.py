@@ -72,11 +72,13 @@ RANGES: dict[str, int] = {
 RANGE_LABELS = {"1h": "1 h", "6h": "6 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
 HEATMAP_S = 28 * DAY_S
 HEATMAP_REFRESH_MS = 15 * 60 * 1000
+HEATMAP_DELAY_MS = 300
 FOLLOW_MS = 10_000
 # After this many live polls on an aggregated range, read the range again: it keeps
 # the number of points bounded when the window stays open for days.
 LIVE_RELOAD_POINTS = 1500
 BUILD_MARGIN_PX = 300
+SHOW_WAIT_MS = 400
 
 
 def _default_thresholds(_host: str) -> FreeThresholds:
@@ -337,8 +339,9 @@ class HistoryWindow(QWidget):
         if self._overview_key is not None and not self._pending_units:
             key, self._overview_key = self._overview_key, None
             self.range_loaded.emit(key)
-            if not self._heat_timer.isActive():  # after the first frame, not competing with it
-                self.load_heatmaps()
+            if not self._heat_timer.isActive():
+                # The other hosts' heatmaps once the first frame is painted, not during it.
+                QTimer.singleShot(HEATMAP_DELAY_MS, self.load_heatmaps)
                 self._heat_timer.start()
 
     def _seed_live(self, data: RangeData) -> None:
@@ -542,14 +545,15 @@ class HistoryWindow(QWidget):
         self._save_image(self.render_plot(host, plot), Path(path))
 
     def export_section_png(self, host: str | None, path: Path | str) -> None:
-        """A whole section as it looks: legend, plots and heatmap."""
-        if host is None:
-            image = self.cluster.body.grab().toImage()
-        else:
+        """A whole section as it looks: its header (the host), legend, plots and heatmap."""
+        section: QWidget = self.cluster
+        if host is not None:
             section = self.sections[host]
+            section.set_expanded(True)
             section.build()
-            image = section.body.grab().toImage()
-        self._save_image(image, Path(path))
+        target = Path(path)
+        # Grab once what was just opened or built is laid out, or it has its old size.
+        QTimer.singleShot(0, lambda: self._save_image(section.grab().toImage(), target))
 
     def _save_image(self, image: QImage, path: Path) -> None:
         def work() -> str:
@@ -621,6 +625,29 @@ class HistoryWindow(QWidget):
         self.raise_()
         self.activateWindow()
 
+    def show_when_ready(self, timeout_ms: int = SHOW_WAIT_MS) -> None:
+        """Show the window once its first range is drawn (or after timeout_ms, whichever
+        is first): painting an empty window first would only delay the full one."""
+        if self.isVisible():
+            self.show_and_raise()
+            return
+        if self._overview_key is None and self.data is not None:
+            self.show_and_raise()
+            return
+        timer = QTimer(self, singleShot=True, interval=timeout_ms)
+        shown = []
+
+        def show() -> None:
+            if not shown:
+                shown.append(True)
+                timer.stop()
+                self.range_loaded.disconnect(show)
+                self.show_and_raise()
+
+        timer.timeout.connect(show)
+        self.range_loaded.connect(show)
+        timer.start()
+
     def closeEvent(self, event) -> None:
         self._follow_timer.stop()
         super().closeEvent(event)
@@ -646,7 +673,8 @@ def open_history_window(
         window = HistoryWindow(path, parent, thresholds_for=thresholds_for, follow_db=follow_db)
         window.destroyed.connect(lambda *_: _windows.pop(path, None))
         _windows[path] = window
+        window.show_when_ready()
     else:
         window.reload()
-    window.show_and_raise()
+        window.show_and_raise()
     return window

@@ -6,11 +6,15 @@ import math
 import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState, MigDevice
 from gpu_tray.core.na import NA
+from gpu_tray.store import Recorder, open_store
 
 T0 = 1_780_000_000 - 1_780_000_000 % 86_400  # a UTC midnight (a Thursday)
+HOUR, DAY = 3600, 86_400
+THU, FRI, MON = 3, 4, 0  # heatmap rows (Monday = 0)
 
 
 def at(ts: float) -> datetime:
@@ -122,3 +126,32 @@ def brute_host_aggregates(raw: list[tuple], step: int) -> dict[tuple[int, int], 
 
 def table(conn: sqlite3.Connection, name: str) -> dict[tuple[int, int], tuple]:
     return {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(f"SELECT * FROM {name}")}
+
+
+def seed_heatmap_store(db: Path) -> None:
+    """A host with one GPU; free when util=0 and no process. By hand:
+
+    Thursday 00:00-01:00: 4 polls, 3 free                      -> 0.75
+    Thursday 01:00-02:00: 2 polls, none free                   -> 0.0
+    Monday 13:00-14:00, two weeks: 4 free polls, 4 busy polls  -> 0.5
+    Thursday 02:00-02:30: down (no polls)                      -> no data
+    """
+    mon1 = T0 + 4 * DAY
+    mon2 = mon1 + 7 * DAY
+    free, busy = gpu(0, util=0, mem=0), gpu(0, util=99, mem=9000, busy=True)
+    snaps = [
+        ok("n", T0 + 60, free),
+        ok("n", T0 + 1000, free),
+        ok("n", T0 + 2000, busy),
+        ok("n", T0 + 3000, free),
+        ok("n", T0 + HOUR + 100, busy),
+        ok("n", T0 + HOUR + 2000, busy),
+        down("n", T0 + 2 * HOUR),
+        *(ok("n", mon1 + 13 * HOUR + 600 * k, free) for k in range(4)),
+        *(ok("n", mon2 + 13 * HOUR + 600 * k, busy) for k in range(4)),
+        ok("n", mon2 + 20 * HOUR, free),  # later, so the 13:00 buckets are rolled up
+    ]
+    rec = Recorder(open_store(db), clock=lambda: T0 + 60 * DAY)
+    for s in snaps:  # one at a time, maintaining as the writer does
+        rec.write([s])
+        rec.maintain()

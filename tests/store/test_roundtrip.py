@@ -164,3 +164,47 @@ def test_reader_of_a_missing_file_returns_nothing_and_creates_nothing(tmp_path: 
     assert r.load_range(T0, T0 + 3600).hosts == {}
     assert r.hosts() == []
     assert not db.exists()
+
+
+def test_a_range_without_lines_or_for_some_hosts_only(tmp_path: Path) -> None:
+    """The window reads every host's free counts, but per-GPU lines only for open sections."""
+    db = tmp_path / "h.sqlite3"
+    rec = _recorder(db)
+    rec.write(
+        [
+            ok(h, T0 + 10 * k, gpu(0, util=k), gpu(1, busy=True))
+            for k in range(6)
+            for h in ("a", "b")
+        ]
+    )
+    r = HistoryReader(db)
+    overview = r.load_range(T0, T0 + 3600, units=False)
+    assert sorted(overview.hosts) == ["a", "b"]
+    assert all(h.units == [] for h in overview.hosts.values())
+    assert [g.label for g in overview.hosts["a"].gpus] == ["GPU 0", "GPU 1"]
+    assert overview.hosts["b"].free.free_mean == [1.0] * 6
+    # Hosts silent for the rest of the hour drop out of the cluster: a gap, not a value...
+    assert math.isnan(overview.cluster.free_mean[-1])
+    # ...but a range that ends just after the last polls ends on their sum.
+    assert r.load_range(T0, T0 + 60, units=False).cluster.free_mean[-1] == 2.0
+    some = r.load_range(T0, T0 + 3600, units=["b"])
+    assert some.hosts["a"].units == [] and len(some.hosts["b"].units) == 2
+    only_a = r.load_range(T0, T0 + 3600, ["a"])
+    assert list(only_a.hosts) == ["a"] and only_a.hosts["a"].units[0].util_mean == list(range(6))
+
+
+def test_raw_since_returns_only_newer_polls_with_their_values(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    rec = _recorder(db)
+    rec.write([ok("a", T0 + 10 * k, gpu(0, util=k)) for k in range(5)])
+    rec.write([down("a", T0 + 50)])
+    update = HistoryReader(db).raw_since(T0 + 20)
+    assert [(p.host, p.ts, p.free, p.total) for p in update.points] == [
+        ("a", T0 + 30, 1, 1),
+        ("a", T0 + 40, 1, 1),
+    ]
+    uid = next(iter(update.points[0].values))
+    assert update.units[uid].label == "GPU 0"
+    assert update.points[1].values[uid] == (4, 0, 30)
+    assert [(h, s.state) for h, s in update.states] == [("a", "timeout")]
+    assert update.newest == T0 + 50
