@@ -8,6 +8,7 @@ since replaced, so a slow 30-day load never overwrites a newer 1-hour one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -32,9 +33,14 @@ class _Task(QRunnable):
             result = self.fn()
         except Exception as exc:
             log.warning("history %s failed: %s", self.kind, exc, exc_info=True)
-            self.relay.failed.emit(self.kind, self.number, f"{type(exc).__name__}: {exc}")
+            self._emit(self.relay.failed, f"{type(exc).__name__}: {exc}")
             return
-        self.relay.done.emit(self.kind, self.number, result)
+        self._emit(self.relay.done, result)
+
+    def _emit(self, signal: object, value: object) -> None:
+        # RuntimeError: the window closed while this ran, and nobody waits for the answer.
+        with contextlib.suppress(RuntimeError):
+            signal.emit(self.kind, self.number, value)  # type: ignore[attr-defined]
 
 
 class Loader(QObject):

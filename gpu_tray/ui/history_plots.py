@@ -538,6 +538,11 @@ class HostSection(Section):
         self.body_layout.addWidget(self.legend)
         self.body_layout.addLayout(row)
         self.body_layout.addWidget(self.readout)
+        # Children added to a visible widget are shown only on the next event-loop turn,
+        # and until then count for nothing in its size: a section would be laid out (and
+        # saved as PNG) squeezed. Show them now.
+        for w in (self.legend, glw, self.heat, self.readout):
+            w.show()
         self.readout.setText(self._hint)
         self.body.setMinimumHeight(0)
         self._proxy = pg.SignalProxy(glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse)

@@ -26,7 +26,7 @@ protect_singletons()
 import pyqtgraph as pg  # noqa: E402
 from pyqtgraph.exporters import ImageExporter  # noqa: E402
 from PySide6.QtCore import QSize, Qt, QTimer, Signal  # noqa: E402
-from PySide6.QtGui import QImage, QKeySequence, QShortcut  # noqa: E402
+from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut, QShowEvent  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QButtonGroup,
     QFileDialog,
@@ -130,7 +130,7 @@ class HistoryWindow(QWidget):
         outer.addLayout(self._toolbar())
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         container = QWidget()
         self.column = QVBoxLayout(container)
         self.column.setContentsMargins(0, 0, 0, 0)
@@ -162,10 +162,13 @@ class HistoryWindow(QWidget):
         self._heat_timer.timeout.connect(self.load_heatmaps)
         self._follow_timer = QTimer(self, interval=FOLLOW_MS)
         self._follow_timer.timeout.connect(self._follow)
-        if follow_db:
-            self._follow_timer.start()
+        self.follow_db = follow_db
         QShortcut(QKeySequence.StandardKey.Find, self, self.search.setFocus)
-        self.resize(QSize(1360, 900))
+        size = QSize(1360, 900)
+        if (screen := self.screen()) is not None:  # small laptop screens
+            avail = screen.availableGeometry()
+            size = size.boundedTo(QSize(int(avail.width() * 0.95), int(avail.height() * 0.9)))
+        self.resize(size)
         self.set_range(initial_range)
 
     # --- layout -------------------------------------------------------------------
@@ -551,9 +554,13 @@ class HistoryWindow(QWidget):
             section = self.sections[host]
             section.set_expanded(True)
             section.build()
-        target = Path(path)
-        # Grab once what was just opened or built is laid out, or it has its old size.
-        QTimer.singleShot(0, lambda: self._save_image(section.grab().toImage(), target))
+        # What was just opened or built is laid out on the next event-loop turn; the
+        # image should not wait for it, nor have the old (squeezed) size.
+        section.layout().activate()
+        least = section.minimumSizeHint().expandedTo(QSize(0, section.sizeHint().height()))
+        if section.width() < least.width() or section.height() < least.height():
+            section.resize(section.size().expandedTo(least))
+        self._save_image(section.grab().toImage(), Path(path))
 
     def _save_image(self, image: QImage, path: Path) -> None:
         def work() -> str:
@@ -648,7 +655,12 @@ class HistoryWindow(QWidget):
         self.range_loaded.connect(show)
         timer.start()
 
-    def closeEvent(self, event) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
+        if self.follow_db:
+            self._follow_timer.start()
+        super().showEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
         self._follow_timer.stop()
         super().closeEvent(event)
 
