@@ -19,7 +19,7 @@ EXIT_OK, EXIT_HOSTS_FAILING, EXIT_USAGE = 0, 1, 2
 
 # Subcommands that live in their own modules: name -> module exposing
 # add_parser(subparsers) and run(args) -> int.
-PLUGIN_COMMANDS: tuple[str, ...] = ("wait", "hosts", "password", "trust")
+PLUGIN_COMMANDS: tuple[str, ...] = ("wait", "history", "hosts", "password", "trust")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
