@@ -32,10 +32,10 @@ from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 from PySide6.QtGui import QClipboard, QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
-import gpu_tray.ui  # noqa: F401 - applies the PySide6 workaround before any Qt call
 from gpu_tray.core.availability import summarize
 from gpu_tray.core.config import ConfigError, load_config, resolve_config_path
 from gpu_tray.core.config_edit import add_watch, edit_config, remove_watch
+from gpu_tray.core.join import SCHEDULER_SOURCES, join_snapshots, short_name
 from gpu_tray.core.models import HostSnapshot
 from gpu_tray.core.rules import Firing, RuleEngine, notification_text, ssh_args
 from gpu_tray.core.settings import Config, WatchSpec
@@ -150,7 +150,12 @@ class TrayApp(QObject):
     """The tray app's controller; implements `TrayActions` for the menu."""
 
     snapshot_arrived = Signal(object)
+    #: The config after "Reload configuration" or a save from the settings (GUI thread).
+    reloaded = Signal(object)
+    #: What the user now sees for a host (joined with its Slurm view), after every poll.
+    snapshot_shown = Signal(object)
     _polled = Signal(int, object)
+    _gone = Signal(int, str, str)
     notification_action = Signal(object, str)
     balloon_requested = Signal(object)
     io_done = Signal(object)
@@ -171,7 +176,16 @@ class TrayApp(QObject):
         self._notes = tuple(loaded.notes) + tuple(notes)
         self._problem: str | None = None
         self._sinks: list[SnapshotSink] = []
+        #: What the user sees: one snapshot per host, a Slurm node joined with its
+        #: SSH or Prometheus twin. Insertion order is the menu's order.
         self.latest: dict[str, HostSnapshot] = {}
+        # Every probe's latest, by (source, name), and by short name for joining.
+        self._raw: dict[tuple[str, str], HostSnapshot] = {}
+        self._by_short: dict[str, dict[tuple[str, str], None]] = {}
+        self._joining = False  # set once a scheduler source reports: joins cost a lookup
+        self._extra_notes: dict[str, str] = {}
+        self._on_host_key: Callable[[HostSnapshot], None] | None = None
+        self._host_keys_shown: dict[str, str] = {}  # host -> fingerprint already shown
         self._ssh_args = {h.name: ssh_args(h) for h in self.config.hosts}
         self.engine = RuleEngine(
             self.config.watch,
@@ -198,6 +212,7 @@ class TrayApp(QObject):
         self._ages.timeout.connect(self._refresh_if_stale)
         self.snapshot_arrived.connect(self._on_snapshot)
         self._polled.connect(self._on_polled)
+        self._gone.connect(self._on_gone)
         self.notification_action.connect(self._on_action)
         self.balloon_requested.connect(self.view.show_message)
         self.io_done.connect(lambda done: done())
@@ -216,6 +231,26 @@ class TrayApp(QObject):
 
     def set_settings_handler(self, handler: Callable[[], None] | None) -> None:
         self.view.set_settings_handler(handler)
+
+    def set_host_key_handler(self, handler: Callable[[HostSnapshot], None] | None) -> None:
+        """`handler(snapshot)` for a host whose key is unknown or changed: called when
+        such a snapshot first arrives, and from the host's "Review host key…" entry."""
+        self._on_host_key = handler
+        self.view.menu.on_host_key = self.review_host_key if handler else None
+
+    def review_host_key(self, name: str) -> None:
+        snap = self.latest.get(name)
+        if snap is not None and snap.host_key is not None and self._on_host_key is not None:
+            self._on_host_key(snap)
+
+    def set_note(self, key: str, text: str | None) -> None:
+        """A line for the top of the menu and the tooltip (e.g. "No system keyring…");
+        None removes it."""
+        if text:
+            self._extra_notes[key] = text
+        else:
+            self._extra_notes.pop(key, None)
+        self.refresh_view()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -264,6 +299,7 @@ class TrayApp(QObject):
             probes,
             self.config.poll_interval_s,
             lambda snap: self._from_worker(generation, snap),
+            on_gone=lambda kind, name: self._gone.emit(generation, kind, name),
         )
 
     def _from_worker(self, generation: int, snap: HostSnapshot) -> None:
@@ -281,12 +317,53 @@ class TrayApp(QObject):
         if generation == self._generation:
             self._on_snapshot(snap)
 
+    def _take(self, snap: HostSnapshot) -> HostSnapshot | None:
+        """Record `snap`; returns what the user now sees for its host (None when a
+        scheduler view was folded into a twin of another name)."""
+        key = (snap.source, snap.name)
+        self._raw[key] = snap
+        self._by_short.setdefault(short_name(snap.name), {})[key] = None
+        self._joining = self._joining or snap.source in SCHEDULER_SOURCES
+        if not self._joining:
+            self.latest[snap.name] = snap
+            return snap
+        related = [self._raw[k] for k in self._by_short[short_name(snap.name)]]
+        joined = join_snapshots(related)
+        kept = {j.name for j in joined}
+        for s in related:
+            if s.name not in kept:
+                self.latest.pop(s.name, None)
+        for j in joined:
+            self.latest[j.name] = j  # in place: the menu keeps its order
+        return next((j for j in joined if j.name == snap.name), None)
+
+    def _on_gone(self, generation: int, kind: str, name: str) -> None:
+        if generation != self._generation:
+            return
+        key = (kind, name)
+        self._raw.pop(key, None)
+        self._by_short.get(short_name(name), {}).pop(key, None)
+        if not any(n == name for _, n in self._raw):
+            self.latest.pop(name, None)
+            self.engine.forget_host(name)
+        self.refresh_view()
+
     def _on_snapshot(self, snap: HostSnapshot) -> None:
-        self.latest[snap.name] = snap
+        shown = self._take(snap)
         if log.isEnabledFor(logging.DEBUG):
             free, total = host_counts(snap, self._thresholds_for)
             log.debug("snapshot %s: %s, %d/%d free", snap.name, snap.state.value, free, total)
-        firings = self.engine.observe(snap)
+        if shown is not None and shown.host_key is not None and self._on_host_key is not None:
+            previous = self._host_keys_shown.get(shown.name)
+            if previous != shown.host_key.fingerprint:
+                self._host_keys_shown[shown.name] = shown.host_key.fingerprint
+                self._on_host_key(shown)
+        # A Slurm view folded into its measured twin is seen when the twin polls:
+        # observing both would count one round twice against confirm_polls.
+        firings = self.engine.observe(shown) if shown is not None else []
+        if shown is not None:
+            self.snapshot_shown.emit(shown)
+
         if firings:
             for f in firings:
                 log.info("rule fired: %s: %s", f.spec.key, "; ".join(f.lines))
@@ -304,7 +381,11 @@ class TrayApp(QObject):
             watched=self.engine.matches if self.engine.specs else None,
             paused=self.poller.paused,
         )
-        notes = self._notes + ((self._problem,) if self._problem else ())
+        notes = (
+            self._notes
+            + tuple(self._extra_notes.values())
+            + ((self._problem,) if self._problem else ())
+        )
         return TrayState(
             snapshots=snaps,
             summary=summary,
@@ -431,7 +512,13 @@ class TrayApp(QObject):
         self.engine.set_specs(specs)
         self.refresh_view()
 
+    @property
+    def autostart_enabled(self) -> bool | None:
+        """Whether the autostart entry exists (read once at start-up; None: unknown)."""
+        return self._autostart
+
     def set_autostart(self, enabled: bool) -> None:
+
         def work() -> None:
             try:
                 now = autostart.set_enabled(enabled)
@@ -471,14 +558,20 @@ class TrayApp(QObject):
         for name in self.latest:
             self.engine.forget_host(name)
         self.latest.clear()
+        self._raw.clear()
+        self._by_short.clear()
+        self._joining = False
+        self._host_keys_shown.clear()
         self._generation += 1
         self.poller = self._make_poller(probes)
         # The old workers may be stuck on a dead host: let them go in the background.
         threading.Thread(target=old.stop, args=(5.0,), name="poll:retire", daemon=True).start()
         self.poller.start()
         self.refresh_view()
+        self.reloaded.emit(self.config)
 
     def quit(self) -> None:
+
         log.info("quit")
         self.stop(timeout=0.5)
         QApplication.quit()

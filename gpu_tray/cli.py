@@ -114,8 +114,9 @@ def _secrets():  # -> SecretLookup
 
 def cmd_tray(args: argparse.Namespace) -> int:
     from gpu_tray.app import run_app
+    from gpu_tray.app_wiring import wire
 
-    return run_app(args)
+    return run_app(args, setup=lambda app: wire(app, args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

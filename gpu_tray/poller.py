@@ -21,6 +21,9 @@ from gpu_tray.sources.base import Probe
 log = logging.getLogger(__name__)
 
 SnapshotCallback = Callable[[HostSnapshot], None]
+#: (source kind, host name): a host its probe no longer reports.
+GoneCallback = Callable[[str, str], None]
+
 
 MAX_BACKOFF_S = 300.0
 # Suspend stops CLOCK_MONOTONIC but not CLOCK_BOOTTIME: a gap between them means
@@ -59,6 +62,10 @@ class _Worker:
         self.failures = 0
         self.blocked = False  # waiting for the user (auth, host key)
         self.thread = threading.Thread(target=self._run, name=f"poll:{probe.name}", daemon=True)
+        # Names this probe reported last round. A source that reports many hosts
+        # (Prometheus, Slurm) first stands for itself ("prometheus:host:9090"); once it
+        # reports real hosts, that stand-in must go, or it would count as failing forever.
+        self.names: set[str] = set(probe.expected_hosts())
 
     def _run(self) -> None:
         p = self.poller
@@ -72,6 +79,11 @@ class _Worker:
                 break
             for snap in snaps:
                 p._publish(snap)
+            if snaps:
+                names = {s.name for s in snaps}
+                for name in sorted(self.names - names):
+                    p._forget(self.probe.kind, name)
+                self.names = names
             delay = self._next_delay(snaps)
             if delay is None:
                 self.wake.wait()
@@ -99,11 +111,13 @@ class Poller:
         probes: Sequence[Probe],
         interval_s: float,
         on_snapshot: SnapshotCallback,
+        on_gone: GoneCallback | None = None,
         max_backoff_s: float = MAX_BACKOFF_S,
     ) -> None:
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
         self.on_snapshot = on_snapshot
+        self.on_gone = on_gone
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._lock = threading.Lock()  # never held by the GUI thread while it waits
@@ -203,7 +217,19 @@ class Poller:
         except Exception:
             log.exception("snapshot callback failed for %s", snap.name)
 
+    def _forget(self, kind: str, name: str) -> None:
+        with self._lock:
+            self._latest.pop(name, None)
+            self._last_good.pop(name, None)
+        log.info("%s no longer reports %s", kind, name)
+        if self.on_gone is not None:
+            try:
+                self.on_gone(kind, name)
+            except Exception:
+                log.exception("gone callback failed for %s", name)
+
     def _watch_resume(self) -> None:
+
         last_mono, last_boot = time.monotonic(), _boottime()
         while not self._stop.wait(2.0):
             mono, boot = time.monotonic(), _boottime()

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import QMenu
 
 from gpu_tray.core.availability import ClusterSummary, ThresholdsFor, host_units
+from gpu_tray.core.join import host_notes
 from gpu_tray.core.models import HostSnapshot, HostState, utcnow
 from gpu_tray.core.rules import RuleStatus, describe, short_model
 from gpu_tray.core.settings import FreeThresholds, WatchSpec
@@ -30,6 +31,7 @@ from gpu_tray.ui.text import (
     host_counts,
     host_status,
     mig_line,
+    source_line,
     summary_line,
 )
 
@@ -111,6 +113,8 @@ class TrayMenu(QObject):
         self._submenus: list[QMenu] = []
         self.on_history: Callable[[], None] | None = None
         self.on_settings: Callable[[], None] | None = None
+        #: "Review host key…" on a host whose key is unknown or changed: on_host_key(name).
+        self.on_host_key: Callable[[str], None] | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -214,8 +218,13 @@ class TrayMenu(QObject):
             return
         watched = {r.spec.key for r in state.rules}
         now = self._clock()
+        self._info(sub, source_line(snap))
         if snap.state is not HostState.OK:
             self._info(sub, f"{snap.state.value}: {snap.message or ''}".rstrip(": "))
+            if snap.host_key is not None and self.on_host_key is not None:
+                review = sub.addAction("Review host key…")
+                review.setObjectName("review-host-key")
+                review.triggered.connect(lambda: self.on_host_key and self.on_host_key(name))
             if snap.stale and (age := snap.age_s(now)) is not None:
                 self._info(sub, f"Last data {age_text(age)} old:")
         if not snap.gpus:
@@ -224,12 +233,13 @@ class TrayMenu(QObject):
             return
         self._info(sub, "Click a GPU to be told when it is free")
         units = host_units(snap, state.thresholds_for(snap.name))
+        notes = host_notes(snap, state.thresholds_for)
         for gpu in snap.gpus:
             mine = [u for u in units if u.gpu_index == gpu.index]
             free = sum(1 for u in mine if u.free)
-            self._toggle(
-                sub, gpu_line(gpu, free, len(mine)), WatchSpec(host=name, gpu=gpu.index), watched
-            )
+            line = gpu_line(gpu, free, len(mine), notes.get(gpu.index))
+            self._toggle(sub, line, WatchSpec(host=name, gpu=gpu.index), watched)
+
             for mig in gpu.mig_devices:
                 self._info(sub, f"    {mig_line(gpu, mig.index)}")
         sub.addSeparator()

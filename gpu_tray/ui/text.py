@@ -90,9 +90,31 @@ def memory_text(used: object, total: object) -> str:
     return f"{_gib(used)}/{_gib(total)} GiB"
 
 
-def gpu_line(gpu: GpuSample, free_units: int, units: int) -> str:
+SOURCE_NAMES = {
+    "ssh": "SSH",
+    "demo": "the demo cluster",
+    "prometheus": "Prometheus (DCGM exporter)",
+    "slurm": "Slurm",
+    "ssh+slurm": "SSH, allocations from Slurm",
+    "prometheus+slurm": "Prometheus, allocations from Slurm",
+    "scripted": "a scripted cluster",
+}
+
+
+def source_line(snap: HostSnapshot) -> str:
+    """Where a host's data comes from: "From SSH" | "From Slurm (node mixed)"."""
+    text = f"From {SOURCE_NAMES.get(snap.source, snap.source)}"
+    if snap.node_state:
+        text += f" (node {snap.node_state})"
+    return text
+
+
+def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = None) -> str:
     """ "GPU 2 · A100 80GB · 40.9/80.0 GiB · 95% · jdoe" or "... · free" """
     parts = [f"GPU {gpu.index}", short_model(gpu.name)]
+    if note:
+        parts.append(note)
+
     parts.append(memory_text(gpu.memory_used_mib, gpu.memory_total_mib))
     if gpu.utilization_pct is not NA:
         parts.append(f"{gpu.utilization_pct}%")

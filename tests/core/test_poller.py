@@ -201,3 +201,28 @@ def test_reconnect_all_drops_kept_connections_and_polls_now() -> None:
         assert (keeper.disconnects, keeper.polls, plain.polls) == (1, 2, 2)
     finally:
         poller.stop()
+
+
+def test_a_name_the_probe_stops_reporting_is_gone() -> None:
+    """A multi-host source first reports itself (no host known yet), then real hosts."""
+
+    class Source(ScriptedProbe):
+        def expected_hosts(self) -> tuple[str, ...]:
+            return ()
+
+        def poll(self) -> list[HostSnapshot]:
+            self.polls += 1
+            if self.polls == 1:
+                return [HostSnapshot("prom:9090", HostState.UNREACHABLE, "refused")]
+            return [HostSnapshot(n, HostState.OK) for n in ("gpu01", "gpu02")]
+
+    got = Collector()
+    gone: list[tuple[str, str]] = []
+    poller = Poller([Source("prom:9090", [])], 0.01, got, on_gone=lambda *a: gone.append(a))
+    poller.start()
+    try:
+        got.wait_for(lambda s: len([x for x in s if x.ok]) >= 4)
+        assert gone == [("test", "prom:9090")]
+        assert set(poller.latest()) == {"gpu01", "gpu02"}
+    finally:
+        poller.stop()

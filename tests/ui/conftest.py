@@ -20,3 +20,11 @@ def collect_on_the_gui_thread() -> Iterator[None]:
     finally:
         gc.collect()
         gc.enable()
+
+
+@pytest.fixture
+def make_app(qapp, tmp_path):
+    """make_app(config_text, probes, demo) -> (TrayApp, recording notifier); stopped after."""
+    from tests.ui.app_harness import make_app_fixture
+
+    yield from make_app_fixture(qapp, tmp_path)

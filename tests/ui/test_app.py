@@ -5,40 +5,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
 from PySide6.QtGui import QGuiApplication
 
-from gpu_tray.app import LoadedConfig, TrayApp, load_app_config
+from gpu_tray.app import LoadedConfig, TrayApp
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
 from gpu_tray.core.settings import Config, WatchSpec
-from gpu_tray.platform.notify import Notification
 from gpu_tray.sources.scripted import scripted_probes
 from tests.harness.scripted import gpu, host, write_cluster
+from tests.ui.app_harness import CONFIG, Recording, open_menu, open_submenu, settle
 
 A100 = "NVIDIA A100-SXM4-80GB"
-
-CONFIG = """# my cluster
-poll_interval_s = 1   # fast, for the test
-
-[notify]
-confirm_polls = 2
-
-[[hosts]]
-name = "node3"        # the big one
-"""
-
-
-class Recording:
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.sent: list[Notification] = []
-
-    def send(self, note: Notification) -> None:
-        self.sent.append(note)
-
-    def close(self) -> None:
-        pass
 
 
 def node3(*free: int, n: int = 4) -> HostSnapshot:
@@ -50,46 +26,6 @@ def node3(*free: int, n: int = 4) -> HostSnapshot:
             proc = (GpuProcess(100 + i, "python", 40000, "a.very-long-username"),)
             gpus.append(GpuSample(i, f"GPU-{i}", A100, 81920, 40960, 97, processes=proc))
     return HostSnapshot("node3", HostState.OK, gpus=tuple(gpus))
-
-
-@pytest.fixture
-def make_app(qapp, tmp_path: Path):
-    apps: list[TrayApp] = []
-
-    def make(
-        config_text: str | None = CONFIG, probes=(), demo: bool = False
-    ) -> tuple[TrayApp, Recording]:
-        path = tmp_path / "config.toml"
-        if config_text is not None:
-            path.write_text(config_text)
-        loaded = load_app_config(
-            str(path) if config_text is not None else str(tmp_path / "none.toml"), demo
-        )
-        rec = Recording()
-        app = TrayApp(
-            loaded,
-            list(probes),
-            notifier_chain=[("recording", lambda: rec)],
-            autostart_enabled=False,
-        )
-        apps.append(app)
-        app.start()
-        return app, rec
-
-    yield make
-    for app in apps:
-        app.stop()
-
-
-def open_menu(app: TrayApp):
-    app.view.menu.menu.aboutToShow.emit()
-    return app.view.menu.menu
-
-
-def open_submenu(app: TrayApp, prefix: str):
-    [action] = [a for a in open_menu(app).actions() if a.menu() and a.text().startswith(prefix)]
-    action.menu().aboutToShow.emit()
-    return action.menu()
 
 
 def test_toggling_a_watch_writes_config_toml_and_keeps_comments(
@@ -168,12 +104,6 @@ def test_a_gpu_that_stays_free_gives_one_merged_notification(make_app, qtbot) ->
         app.snapshot_arrived.emit(node3(1, 2))
     settle(app)
     assert len(rec.sent) == 1
-
-
-def settle(app: TrayApp) -> None:
-    """Everything emitted so far has gone through the rules and the notifier."""
-    app.flush_notifications()
-    assert app.notifier.drain(5)
 
 
 def test_a_blip_never_notifies(make_app, qtbot) -> None:

@@ -97,6 +97,7 @@ def test_main_menu_lists_hosts_then_the_commands(qapp) -> None:
 def test_host_submenu_lists_gpus_with_users_and_watch_toggles(qapp) -> None:
     menu, _ = make_menu()
     assert texts(submenu(menu.menu, "demo-h100")) == [
+        "From the demo cluster",  # where a host's data comes from (ssh, Prometheus, Slurm...)
         "Click a GPU to be told when it is free",
         "GPU 0 · H100 80GB · 0.0/79.6 GiB · 0% · free",
         "GPU 1 · H100 80GB · 46.8/79.6 GiB · 90% · priya.raman",
@@ -121,6 +122,7 @@ def test_host_submenu_lists_gpus_with_users_and_watch_toggles(qapp) -> None:
 def test_failing_host_submenu_says_why_and_shows_its_last_data(qapp) -> None:
     menu, _ = make_menu()
     assert texts(submenu(menu.menu, "demo-flaky")) == [
+        "From the demo cluster",
         "timeout: No answer from demo-flaky within 10 s",
         "Last data 3 min old:",
         "Click a GPU to be told when it is free",
