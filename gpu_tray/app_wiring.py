@@ -164,7 +164,9 @@ class Wiring(QObject):
             return
         from gpu_tray.ui.trust_dialog import TrustDialog
 
+        log.info("asking about the host key of %s (%s)", snap.name, snap.host_key.fingerprint)
         dialog = TrustDialog(snap.name, snap.host_key, on_trusted=self._reconnect)
+
         self.trust_dialogs[snap.name] = dialog
         dialog.finished.connect(lambda *_: self._trust_closed(snap.name))
         dialog.show()
