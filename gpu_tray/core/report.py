@@ -140,7 +140,7 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
                     "N/A" if util is NA else f"{util}%",
                     "N/A" if gpu.temperature_c is NA else f"{gpu.temperature_c}C",
                     ",".join(gpu.users) or ("?" if gpu.processes else "-"),
-                    _verdict(s, bool(mine and mine[0].free)),
+                    _verdict(s, bool(mine and mine[0].free), gpu),
                 )
             )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -155,7 +155,13 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
     return "\n".join(lines)
 
 
-def _verdict(s: HostSnapshot, free: bool) -> str:
+def _verdict(s: HostSnapshot, free: bool, gpu: GpuSample | None = None) -> str:
     if not s.ok:
         return "STALE" if s.stale else s.state.value.upper()
-    return "FREE" if free else "BUSY"
+    if free:
+        return "FREE"
+    if gpu is not None and gpu.fault:
+        return "UNAVAILABLE"  # a lost GPU, a drained node
+    if gpu is not None and gpu.allocated and not gpu.processes:
+        return "ALLOCATED"  # a scheduler gave it to a job that shows no process here
+    return "BUSY"

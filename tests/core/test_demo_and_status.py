@@ -134,3 +134,22 @@ def test_status_config_errors_exit_2(tmp_path: Path) -> None:
 def test_version() -> None:
     out = run_cli("--version")
     assert out.stdout.strip() == "gpu-tray 0.1.0"
+
+
+def test_table_says_allocated_and_unavailable_for_scheduler_gpus() -> None:
+    from gpu_tray.core.models import GpuSample, HostSnapshot, HostState
+    from gpu_tray.core.report import status_table
+    from gpu_tray.core.settings import Config
+
+    snap = HostSnapshot(
+        "gpu01",
+        HostState.OK,
+        gpus=(
+            GpuSample(0, "", "a100", allocated=True),
+            GpuSample(1, "", "a100", allocated=False),
+            GpuSample(2, "", "a100", allocated=False, fault="not available: node drained (fan)"),
+        ),
+        source="slurm",
+    )
+    rows = [line.split()[-1] for line in status_table([snap], Config()).splitlines()[1:4]]
+    assert rows == ["ALLOCATED", "FREE", "UNAVAILABLE"]
