@@ -49,7 +49,11 @@ _SCRIPT_LINES = (
     f'echo "{MARK}apps rc=$r"',
     'printf "%s\\n" "$a"',
     # Only digits reach ps; `user:64` keeps long usernames whole (ps aux cuts them at 8).
-    'p=$(printf "%s\\n" "$a" | cut -d, -f2 | tr -cd "0-9\\n" | grep . | paste -sd, -)',
+    # Two execs, and none on an idle host: every fork counts on a busy login node.
+    'p=""',
+    'if [ -n "$a" ]; then p=$(printf "%s\\n" "$a" | cut -s -d, -f2 | tr -cs 0-9 ,); fi',
+    "p=${p#,}",
+    "p=${p%,}",
     f'echo "{MARK}owners"',
     'if [ -n "$p" ]; then ps -o pid=,user:64= -p "$p" 2>/dev/null; fi',
     f'case $g in *Enabled*) echo "{MARK}mig-list"; nvidia-smi -L 2>&1; '
