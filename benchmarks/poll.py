@@ -33,40 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS, POLL_COMMAND, POLL_SCRIPT
+from gpu_tray.core.nvsmi import POLL_COMMAND, POLL_SCRIPT
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.host_keys import KnownHosts
 from gpu_tray.sources.ssh_probe import SshProbe
 from gpu_tray.sources.ssh_session import SshSession
-from tests.harness.fake_nvidia_smi import select_fields
-from tests.harness.sshd import NVSMI_FIXTURES, Sshd, SshWorld, make_world
+from tests.harness.sshd import Sshd, SshWorld, install_fast_nvidia_smi, make_world
 
-GPU_CSV = "query-gpu_H100-80GB-HBM3_linux_drv590.48.01_load_allfields_header.csv"
-APPS_CSV = "query-compute-apps_H100-80GB-HBM3_linux_drv590.48.01_load.csv"
 MAX_SERVERS = 10
-
-
-def fast_fake(world: SshWorld) -> None:
-    """Replace the Python fake with sh + pre-rendered captures (~1 ms, like a warm driver)."""
-    out = world.base / "rendered"
-    out.mkdir(mode=0o755)
-    gpus = select_fields((NVSMI_FIXTURES / GPU_CSV).read_text(), GPU_FIELDS)
-    apps = select_fields((NVSMI_FIXTURES / APPS_CSV).read_text(), APP_FIELDS)
-    (out / "gpus").write_text("\n".join(gpus) + "\n")
-    (out / "apps").write_text("\n".join(apps) + "\n")
-    for f in out.iterdir():
-        f.chmod(0o644)
-    script = world.base / "fast-nvidia-smi"
-    script.write_text(
-        "#!/bin/sh\n"
-        'case "$1" in\n'
-        f"  --query-gpu=*) cat {out / 'gpus'} ;;\n"
-        f"  --query-compute-apps=*) cat {out / 'apps'} ;;\n"
-        "esac\n"
-    )
-    script.chmod(0o755)
-    world.fake_nvsmi = script
 
 
 def hosts_on(servers: list[Sshd], n: int, world: SshWorld) -> list[HostConfig]:
@@ -216,7 +191,7 @@ def main() -> int:
     except pytest.skip.Exception as exc:
         print(f"cannot run: {exc}", file=sys.stderr)
         return 2
-    fast_fake(world)
+    install_fast_nvidia_smi(world)
     servers = [
         Sshd(world, address=f"127.0.0.{i + 2}").start()
         for i in range(min(MAX_SERVERS, max(counts)))

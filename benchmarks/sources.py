@@ -156,43 +156,15 @@ def _json_size(server: PrometheusServer, probe: PrometheusProbe) -> int:
 def ssh_part(args: argparse.Namespace) -> dict[str, tuple] | str:
     if reason := skip_reason("sshd", need_root=True):
         return reason
-    from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS, POLL_COMMAND
+    from gpu_tray.core.nvsmi import POLL_COMMAND
     from gpu_tray.core.settings import HostConfig
     from gpu_tray.sources.host_keys import KnownHosts
     from gpu_tray.sources.ssh_probe import SshProbe
     from gpu_tray.sources.ssh_session import SshSession
-    from tests.harness.fake_nvidia_smi import select_fields
-    from tests.harness.sshd import NVSMI_FIXTURES, Sshd, make_world
+    from tests.harness.sshd import Sshd, install_fast_nvidia_smi, make_world
 
     world = make_world()
-    # A fast fake nvidia-smi: pre-rendered rows of a real H100 capture, one per GPU.
-    rendered = world.base / "rendered"
-    rendered.mkdir(mode=0o755)
-    [row] = select_fields(
-        (
-            NVSMI_FIXTURES / "query-gpu_H100-80GB-HBM3_linux_drv590.48.01_load_allfields_header.csv"
-        ).read_text(),
-        GPU_FIELDS,
-    )
-    rest = row.split(", ", 1)[1]
-    (rendered / "gpus").write_text("".join(f"{i}, {rest}\n" for i in range(args.gpus)))
-    apps = select_fields(
-        (
-            NVSMI_FIXTURES / "query-compute-apps_H100-80GB-HBM3_linux_drv590.48.01_load.csv"
-        ).read_text(),
-        APP_FIELDS,
-    )
-    (rendered / "apps").write_text("\n".join(apps) + "\n")
-    for f in rendered.iterdir():
-        f.chmod(0o644)
-    fake = world.base / "fast-nvidia-smi"
-    fake.write_text(
-        '#!/bin/sh\ncase "$1" in\n'
-        f"  --query-gpu=*) cat {rendered / 'gpus'} ;;\n"
-        f"  --query-compute-apps=*) cat {rendered / 'apps'} ;;\nesac\n"
-    )
-    fake.chmod(0o755)
-    world.fake_nvsmi = fake
+    install_fast_nvidia_smi(world, gpus=args.gpus)
     servers = [
         Sshd(world, address=f"127.0.1.{i + 1}").start() for i in range(min(10, args.ssh_hosts))
     ]

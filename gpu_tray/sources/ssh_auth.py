@@ -92,13 +92,14 @@ def _agent(transport: paramiko.Transport, a: _Attempt) -> bool:
     if not keys:
         return False
     a.tried.append(f"agent ({len(keys)} key{'s' if len(keys) != 1 else ''})")
-    for key in keys:
-        try:
-            if _done(transport, transport.auth_publickey(a.target.user, key), a):
-                return True
-        except AuthenticationException:
-            continue
-    return False
+    return any(_offer(transport, key, a) for key in keys)
+
+
+def _offer(transport: paramiko.Transport, key: paramiko.PKey, a: _Attempt) -> bool:
+    try:
+        return _done(transport, transport.auth_publickey(a.target.user, key), a)
+    except AuthenticationException:
+        return False
 
 
 def _key_files(transport: paramiko.Transport, a: _Attempt, secrets: SecretLookup) -> bool:
@@ -113,11 +114,8 @@ def _key_files(transport: paramiko.Transport, a: _Attempt, secrets: SecretLookup
         if key is None:
             continue
         a.tried.append(f"key {_short(path)}")
-        try:
-            if _done(transport, transport.auth_publickey(a.target.user, key), a):
-                return True
-        except AuthenticationException:
-            continue
+        if _offer(transport, key, a):
+            return True
     return False
 
 

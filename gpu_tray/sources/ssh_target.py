@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paramiko
@@ -170,7 +170,7 @@ def _lookup(
             )
             # A hop reached through its own ProxyJump: those hops come first.
             jumps.extend(hop_target.jumps)
-            jumps.append(_without_jumps(hop_target))
+            jumps.append(replace(hop_target, jumps=()))
     known = tuple(_expand(p) for f in _as_list(opts.get("userknownhostsfile")) for p in f.split())
     return SshTarget(
         alias=alias,
@@ -185,22 +185,6 @@ def _lookup(
         auth=auth,
         host_key_alias=opts.get("hostkeyalias"),
         known_hosts_files=known,
-    )
-
-
-def _without_jumps(t: SshTarget) -> SshTarget:
-    return SshTarget(
-        alias=t.alias,
-        hostname=t.hostname,
-        port=t.port,
-        user=t.user,
-        identity_files=t.identity_files,
-        explicit_identities=t.explicit_identities,
-        identities_only=t.identities_only,
-        connect_timeout_s=t.connect_timeout_s,
-        auth=t.auth,
-        host_key_alias=t.host_key_alias,
-        known_hosts_files=t.known_hosts_files,
     )
 
 

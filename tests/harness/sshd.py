@@ -297,3 +297,35 @@ def running(*servers: Sshd) -> Iterator[tuple[Sshd, ...]]:
     finally:
         for s in servers:
             s.stop()
+
+
+FAST_GPU_CSV = "query-gpu_H100-80GB-HBM3_linux_drv590.48.01_load_allfields_header.csv"
+FAST_APPS_CSV = "query-compute-apps_H100-80GB-HBM3_linux_drv590.48.01_load.csv"
+
+
+def install_fast_nvidia_smi(world: SshWorld, gpus: int = 1) -> Path:
+    """For benchmarks: an `sh` nvidia-smi that prints pre-rendered rows of a real H100
+    capture (one per GPU, indices 0..gpus-1) in ~1 ms, like a warm driver, so that what
+    is timed is SSH and gpu-tray rather than a Python start-up. Hosts started after this
+    use it."""
+    from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS
+    from tests.harness.fake_nvidia_smi import select_fields
+
+    out = world.base / "rendered"
+    out.mkdir(mode=0o755, exist_ok=True)
+    [row] = select_fields((NVSMI_FIXTURES / FAST_GPU_CSV).read_text(), GPU_FIELDS)
+    rest = row.split(", ", 1)[1]
+    (out / "gpus").write_text("".join(f"{i}, {rest}\n" for i in range(gpus)))
+    apps = select_fields((NVSMI_FIXTURES / FAST_APPS_CSV).read_text(), APP_FIELDS)
+    (out / "apps").write_text("\n".join(apps) + "\n")
+    for f in out.iterdir():
+        f.chmod(0o644)
+    script = world.base / "fast-nvidia-smi"
+    script.write_text(
+        '#!/bin/sh\ncase "$1" in\n'
+        f"  --query-gpu=*) cat {out / 'gpus'} ;;\n"
+        f"  --query-compute-apps=*) cat {out / 'apps'} ;;\nesac\n"
+    )
+    script.chmod(0o755)
+    world.fake_nvsmi = script
+    return script
