@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -112,7 +113,19 @@ def _secrets():  # -> SecretLookup
     return default_store()
 
 
+def no_display() -> bool:
+    """Linux without a desktop session: Qt would abort with a core dump, not a message."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def cmd_tray(args: argparse.Namespace) -> int:
+    if no_display():
+        raise Usage(
+            "the tray needs a desktop session (DISPLAY or WAYLAND_DISPLAY is not set). "
+            "Without one, try `gpu-tray status` or `gpu-tray wait`."
+        )
     from gpu_tray.app import run_app
     from gpu_tray.app_wiring import wire
 

@@ -8,8 +8,6 @@ simulating a week of history first if there is none yet.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 RANGE_CHOICES = ("1h", "6h", "24h", "7d", "30d")
@@ -33,17 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _no_display() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    return not any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
-
-
 def run(args: argparse.Namespace) -> int:
-    from gpu_tray.cli import Usage
+    from gpu_tray.cli import Usage, no_display
     from gpu_tray.store.paths import history_path
 
-    if _no_display():
+    if no_display():
         raise Usage("the history window needs a desktop session (DISPLAY or WAYLAND_DISPLAY)")
     path = Path(args.db).expanduser() if args.db else history_path(demo=args.demo)
 
