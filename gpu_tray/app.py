@@ -112,7 +112,7 @@ def _load(cli_config: str | None, demo: bool) -> LoadedConfig:
             Config(demo=True),
             (
                 "First run: this is the demo cluster.",
-                f"Add your hosts to {path} (see the README).",
+                f"Add your hosts in Settings… (they are saved to {path}).",
             ),
         )
     try:

@@ -347,7 +347,7 @@ def test_first_run_without_a_config_shows_the_demo_and_says_how_to_add_hosts(
         [note] = wait_for(fresh.notifications, 15, "the first-run notification")
         assert note["DUNST_SUMMARY"] == "gpu-tray is running"
         assert note["DUNST_BODY"] == (
-            f"First run: this is the demo cluster.\nAdd your hosts to {config} (see the README)."
+            f"First run: this is the demo cluster.\nAdd your hosts in Settings… (they are saved to {config})."
         )
         wait_for(lambda: icon_window(fresh), 15, "the icon")
         wait_for(lambda: "snapshot demo-a100: ok" in fresh.log_of("app-first-run"), 15, "the demo")

@@ -68,7 +68,7 @@ def test_demo_without_config_keeps_watches_for_this_run_only(make_app, tmp_path:
     app, _ = make_app(config_text=None)
     assert app.loaded.notes == (
         "First run: this is the demo cluster.",
-        f"Add your hosts to {tmp_path / 'none.toml'} (see the README).",
+        f"Add your hosts in Settings… (they are saved to {tmp_path / 'none.toml'}).",
     )
     app.add_watch(WatchSpec(model="A100"))
     assert app.engine.specs == [WatchSpec(model="A100")]

@@ -24,7 +24,7 @@ def test_first_run_is_the_demo_with_a_hint(tmp_path: Path) -> None:
     assert loaded.config.demo and not loaded.error
     assert loaded.notes == (
         "First run: this is the demo cluster.",
-        f"Add your hosts to {tmp_path / 'xdg' / 'gpu-tray' / 'config.toml'} (see the README).",
+        f"Add your hosts in Settings… (they are saved to {tmp_path / 'xdg' / 'gpu-tray' / 'config.toml'}).",
     )
     assert loaded.watches_path is None
 
