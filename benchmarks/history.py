@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The offscreen plugin warns about window-manager calls it cannot make: noise in a table.
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState  # noqa: E402
 from gpu_tray.store import Recorder, Retention, open_store  # noqa: E402
