@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.sshd
 ROOT = Path(__file__).resolve().parents[2]
 H100_LOAD = "query-gpu_H100-80GB-HBM3_linux_drv590.48.01_load_allfields_header.csv"
 H100_APPS = "query-compute-apps_H100-80GB-HBM3_linux_drv590.48.01_load.csv"
+H100_IDLE = "query-gpu_H100-80GB-HBM3_linux_drv590.48.01_idle_allfields_header.csv"
 MIG = "query-gpu_H100-80GB-HBM3-MIG_linux_drv590.48.01_idle_allfields_header.csv"
 MIG_LIST = "list-L_H100-80GB-HBM3-MIG_linux_drv590.48.01.txt"
 MIG_Q = "q-text_H100-80GB-HBM3-MIG_linux_drv590.48.01_idle.txt"
@@ -208,3 +210,63 @@ def test_black_holed_host_does_not_delay_the_others(world, tmp_path: Path, netns
         "No answer from 127.0.0.3:2222 within 2 s",
     )
     assert "Failed" not in alive.log_text()
+
+
+def test_wait_returns_when_a_gpu_frees_on_a_real_host(make_sshd, world, tmp_path: Path) -> None:
+    node3 = make_sshd()
+    job = world.run_as_user("sleep", "600")
+    node3.set_scenario(
+        gpus=[{"csv": world.fixture(H100_LOAD)}],
+        apps={"csv": world.fixture(H100_APPS), "pids": [job.pid]},
+    )
+    home = user_home(tmp_path, world, {"node3": node3})
+    cfg = home / "config.toml"
+    cfg.write_text(
+        'poll_interval_s = 1\n\n[notify]\nconfirm_polls = 2\n\n[[hosts]]\nname = "node3"\n'
+    )
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+    }
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "gpu_tray", "wait", "--config", str(cfg), "--host", "node3",
+         "--timeout", "60", "-v"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        # Busy until the wait has seen it busy: then the job ends and the GPU is idle.
+        deadline = time.monotonic() + 30
+        while node3.log_text().count("Accepted publickey") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # a poll or two of the busy GPU
+        assert waiting.poll() is None  # still waiting: nothing was free
+        job.kill()
+        node3.set_scenario(gpus=[{"csv": world.fixture(H100_IDLE)}])
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        job.kill()
+        if waiting.poll() is None:
+            waiting.kill()
+    assert (waiting.returncode, out) == (0, "node3 0\n"), err[-2000:]
+
+
+def test_wait_times_out_with_exit_3(sshd, world, tmp_path: Path) -> None:
+    job = world.run_as_user("sleep", "600")
+    sshd.set_scenario(
+        gpus=[{"csv": world.fixture(H100_LOAD)}],
+        apps={"csv": world.fixture(H100_APPS), "pids": [job.pid]},
+    )
+    try:
+        home = user_home(tmp_path, world, {"node3": sshd})
+        cfg = write_config(home, ["node3"])
+        done = run_cli(home, "wait", "--config", str(cfg), "--timeout", "3")
+    finally:
+        job.kill()
+    assert (done.returncode, done.stdout, done.stderr) == (
+        3,
+        "",
+        "gpu-tray: nothing matched within 3 s\n",
+    )
