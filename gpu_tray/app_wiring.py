@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -67,7 +68,8 @@ class HistoryLink(QObject):
         self.demo = config.demo
         self.path = history_path(demo=self.demo)
         self.writer = self._start_writer()
-        old.stop()  # its own thread writes what is queued; stop() joins with a timeout
+        # stop() writes what is queued and joins: not on the GUI thread.
+        threading.Thread(target=old.stop, name="history:retire", daemon=True).start()
         if self.window is not None:
             self.window.close()
             self.window = None
