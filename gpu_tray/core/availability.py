@@ -132,6 +132,9 @@ class ClusterSummary:
         return "green"
 
 
+_NOT_FAILING = frozenset({HostState.OK, HostState.CONNECTING})
+
+
 def summarize(
     snaps: Sequence[HostSnapshot],
     limits_for: ThresholdsFor,
@@ -144,7 +147,8 @@ def summarize(
         free=len(free_units),
         total=len(units),
         hosts_total=len(snaps),
-        hosts_failing=sum(1 for s in snaps if s.state is not HostState.OK),
+        # Still connecting is not failing: the "!" mark would flash at every start.
+        hosts_failing=sum(1 for s in snaps if s.state not in _NOT_FAILING),
         hosts_stale=sum(1 for s in snaps if s.stale),
         free_watched=None if watched is None else sum(1 for u in free_units if watched(u)),
         paused=paused,

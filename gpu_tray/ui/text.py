@@ -37,8 +37,9 @@ def summary_line(summary: ClusterSummary) -> str:
     hosts = f"{summary.hosts_total} host{'s' if summary.hosts_total != 1 else ''}"
     if summary.hosts_total == 0:
         return "No hosts"
-    if summary.total == 0 and summary.hosts_failing == summary.hosts_total:
-        return f"No data from {hosts}"
+    if summary.total == 0:
+        return f"No data from {hosts} yet" if not summary.hosts_failing else f"No data from {hosts}"
+
     text = f"{summary.free} of {summary.total} GPUs free on {hosts}"
     if summary.hosts_failing:
         text += f", {summary.hosts_failing} failing"

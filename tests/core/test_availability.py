@@ -94,3 +94,12 @@ def test_summary_counts_failing_and_stale() -> None:
     )
     assert (s.hosts_failing, s.hosts_stale, s.paused, s.free, s.total) == (2, 1, True, 0, 1)
     assert s.colour == "grey"
+
+
+def test_a_host_still_connecting_is_not_failing() -> None:
+    good = HostSnapshot("a", HostState.OK, gpus=(gpu(),))
+    connecting = HostSnapshot("b", HostState.CONNECTING, "Connecting…")
+    s = summarize([good, connecting], lambda _: LIMITS)
+    assert (s.hosts_failing, s.hosts_total, s.colour) == (0, 2, "green")
+    s = summarize([connecting], lambda _: LIMITS)
+    assert (s.hosts_failing, s.colour) == (0, "grey")  # no data yet
