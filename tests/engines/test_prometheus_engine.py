@@ -149,6 +149,33 @@ def test_status_follows_the_served_text_from_busy_to_free(cluster: Cluster) -> N
     assert (doc["free_gpus"], doc["total_gpus"]) == (0, 2)
 
 
+def test_a_watch_rule_follows_the_served_text(cluster: Cluster) -> None:
+    """The tray's hysteresis over the real Prometheus: a rule on gpu-a is quiet while
+    its MIG unit is busy, and fires exactly once after it frees and stays free."""
+    from gpu_tray.core.rules import RuleEngine
+    from gpu_tray.core.settings import Config, WatchSpec
+
+    cluster.serve_a(BUSY_MIG, 4384)
+    probe = PrometheusProbe(SourceConfig(kind="prometheus", url=cluster.prom.url), NoSecrets())
+    engine = RuleEngine([WatchSpec(host="gpu-a")], Config().thresholds_for, 2)
+    fired = []
+
+    def poll() -> None:
+        for snap in probe.poll():
+            fired.extend(engine.observe(snap))
+
+    for _ in range(3):
+        poll()
+    assert fired == []
+    cluster.serve_a(IDLE_MIG, 6)
+    for _ in range(4):
+        poll()
+    [firing] = fired
+    assert firing.host == "gpu-a"
+    assert firing.lines == ["gpu-a: GPU 0 MIG 0 (A100 40GB MIG 1g.5gb) is free, 4.7 GiB"]
+    cluster.serve_a(BUSY_MIG, 4384)  # as the other tests expect it
+
+
 def test_a_series_that_stops_updating_is_stale_not_free(cluster: Cluster) -> None:
     """An exporter that keeps serving one timestamped sample: Prometheus writes no
     staleness marker, the instant query keeps returning it, and only its sample time

@@ -207,6 +207,46 @@ def test_status_over_ssh_counts_gpus_jobs_and_drained_nodes(clean: SlurmCluster,
     assert (doc["free_gpus"], doc["total_gpus"]) == (3, 6)
 
 
+def test_a_watch_rule_fires_once_when_scancel_frees_the_gpus(
+    clean: SlurmCluster, login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same hysteresis as the tray, over the real login node: 'any 4 GPUs on node1'
+    is false while a job holds 2, and fires exactly once after scancel."""
+    from gpu_tray.core.config import load_config
+    from gpu_tray.core.rules import RuleEngine
+    from gpu_tray.core.settings import WatchSpec
+    from gpu_tray.sources.factory import build_probes
+
+    slurm = clean
+    home, cfg = login
+    monkeypatch.setenv("HOME", str(home))  # ~/.ssh/config and known_hosts reach the login node
+    config = load_config(cfg)
+    [probe] = build_probes(config, NoSecrets())
+    engine = RuleEngine([WatchSpec(host="node1", count=4)], config.thresholds_for, 2)
+    fired = []
+
+    def poll() -> None:
+        for snap in probe.poll():
+            assert snap.ok, snap.message
+            fired.extend(engine.observe(snap))
+
+    try:
+        srun = slurm.srun_background("--gres=gpu:2", "-w", "node1")
+        wait_for(lambda: "(IDX:0-1)" in slurm.gres_used("node1"), 20, "srun to hold 2 GPUs")
+        for _ in range(3):
+            poll()
+        assert fired == []
+        slurm.run(["scancel", "-u", "root"])
+        srun.wait(20)
+        wait_for(lambda: "IDX:N/A" in slurm.gres_used("node1"), 20, "scancel to free the GPUs")
+        for _ in range(5):
+            poll()
+        [firing] = fired
+        assert (firing.host, [u.gpu_index for u in firing.units]) == ("node1", [0, 1, 2, 3])
+    finally:
+        probe.close()
+
+
 def test_controller_down_is_a_typed_state(slurm: SlurmCluster) -> None:
     """Last: it stops slurmctld."""
     probe = SlurmProbe(
