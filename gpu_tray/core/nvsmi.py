@@ -48,7 +48,8 @@ _SCRIPT_LINES = (
     "r=$?",
     f'echo "{MARK}apps rc=$r"',
     'printf "%s\\n" "$a"',
-    # Only digits reach ps; `user:64` keeps long usernames whole (ps aux cuts them at 8).
+    # Only digits reach ps; `user:64` keeps long usernames whole (the usual 8-wide column
+    # prints "a.very-l+").
     # Two execs, and none on an idle host: every fork counts on a busy login node.
     'p=""',
     'if [ -n "$a" ]; then p=$(printf "%s\\n" "$a" | cut -s -d, -f2 | tr -cs 0-9 ,); fi',
