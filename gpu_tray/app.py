@@ -1,8 +1,8 @@
 """The tray app: wiring.
 
     config.toml -> probes -> Poller (one worker thread per probe)
-        -> snapshot sinks (history store; on the worker thread)
-        -> queued Qt signal -> GUI thread: rules, summary, icon, tooltip, menu
+        -> queued Qt signal -> GUI thread: join per host, rules, summary, icon, tooltip,
+           menu; `snapshot_shown` -> history writer (its own thread) and window
         -> firings of one poll merged -> Notifier (its own thread) -> D-Bus / balloon / log
 
 The GUI thread never waits on the network, D-Bus or the disk: polling runs on
@@ -73,9 +73,6 @@ def _demo_note() -> str:
     if os.environ.get(ENV_DEMO_SCRIPT):
         return f"Scripted cluster (from ${ENV_DEMO_SCRIPT})"
     return DEMO_NOTE
-
-
-SnapshotSink = Callable[[HostSnapshot], None]
 
 
 @dataclass(frozen=True)
@@ -175,7 +172,6 @@ class TrayApp(QObject):
         self.config = loaded.config
         self._notes = tuple(loaded.notes) + tuple(notes)
         self._problem: str | None = None
-        self._sinks: list[SnapshotSink] = []
         #: What the user sees: one snapshot per host, a Slurm node joined with its
         #: SSH or Prometheus twin. Insertion order is the menu's order.
         self.latest: dict[str, HostSnapshot] = {}
@@ -219,11 +215,6 @@ class TrayApp(QObject):
         self._stopped = False
 
     # -- wiring hooks for the lead: history store, history and settings windows -----------
-
-    def add_snapshot_sink(self, sink: SnapshotSink) -> None:
-        """`sink(snapshot)` is called for every snapshot, ON THE POLLER'S WORKER THREAD,
-        before the GUI sees it: it must be thread-safe and quick (e.g. queue.put)."""
-        self._sinks.append(sink)
 
     def set_history_handler(self, handler: Callable[[], None] | None) -> None:
         """Enables "History…" in the menu and "Open history" in notifications (GUI thread)."""
@@ -303,14 +294,9 @@ class TrayApp(QObject):
         )
 
     def _from_worker(self, generation: int, snap: HostSnapshot) -> None:
-        """Poller callback, on a worker thread: sinks, then over to the GUI thread."""
+        """Poller callback, on a worker thread: over to the GUI thread."""
         if generation != self._generation or self._stopped:
             return  # a poller replaced by a reload, finishing its last poll
-        for sink in self._sinks:
-            try:
-                sink(snap)
-            except Exception:
-                log.exception("snapshot sink %r failed", sink)
         self._polled.emit(generation, snap)
 
     def _on_polled(self, generation: int, snap: HostSnapshot) -> None:

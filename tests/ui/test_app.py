@@ -187,21 +187,30 @@ def test_without_a_system_tray_the_status_window_shows(make_app, qtbot) -> None:
     assert not app.view.window.isVisible()
 
 
-def test_snapshot_sinks_see_every_snapshot_on_the_worker_thread(
+def test_probes_poll_on_worker_threads_and_the_gui_sees_the_result(
     make_app, qtbot, tmp_path: Path
 ) -> None:
     cluster = tmp_path / "cluster.json"
     write_cluster(cluster, [host("node3", [gpu(0, True)])])
-    seen: list[tuple[str, str]] = []
+    [probe] = scripted_probes(cluster)
+    polled_on: list[str] = []
+    real_poll = probe.poll
+
+    def poll():
+        polled_on.append(threading.current_thread().name)
+        return real_poll()
+
+    probe.poll = poll
+    shown: list[tuple[str, str]] = []
     loaded = LoadedConfig(Config(poll_interval_s=1.0, demo=True))
-    app = TrayApp(loaded, scripted_probes(cluster), notifier_chain=[("recording", Recording)])
-    app.add_snapshot_sink(
-        lambda snap: seen.append((snap.state.value, threading.current_thread().name))
+    app = TrayApp(loaded, [probe], notifier_chain=[("recording", Recording)])
+    app.snapshot_shown.connect(
+        lambda snap: shown.append((snap.state.value, threading.current_thread().name))
     )
     try:
         app.start()
-        qtbot.waitUntil(lambda: ("ok", "poll:node3") in seen, timeout=5000)
-        assert seen[0] == ("connecting", "MainThread")  # published by start(), before the workers
+        qtbot.waitUntil(lambda: ("ok", "MainThread") in shown, timeout=5000)
+        assert polled_on and "MainThread" not in polled_on  # the network never on the GUI thread
     finally:
         app.stop()
 
