@@ -170,7 +170,7 @@ def first_paint(path: Path, key: str, now: float) -> tuple[float, int]:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gpu_tray.ui.history_window import HistoryWindow
+    from gpu_tray.ui.history.window import HistoryWindow
 
     app = QApplication.instance()
     t = time.perf_counter()

@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gpu_tray.core.nvsmi import POLL_COMMAND, POLL_SCRIPT
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.host_keys import KnownHosts
-from gpu_tray.sources.ssh_probe import SshProbe
-from gpu_tray.sources.ssh_session import SshSession
+from gpu_tray.sources.ssh.host_keys import KnownHosts
+from gpu_tray.sources.ssh.nvsmi import POLL_COMMAND, POLL_SCRIPT
+from gpu_tray.sources.ssh.probe import SshProbe
+from gpu_tray.sources.ssh.session import SshSession
 from tests.harness.sshd import Sshd, SshWorld, install_fast_nvidia_smi, make_world
 
 MAX_SERVERS = 10

@@ -34,8 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpu_tray.core.settings import SourceConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.dcgm import QUERY_METRICS, build_hosts, parse_exposition, series_from_query
-from gpu_tray.sources.prometheus import PrometheusProbe
+from gpu_tray.sources.prometheus.dcgm import (
+    QUERY_METRICS,
+    build_hosts,
+    parse_exposition,
+    series_from_query,
+)
+from gpu_tray.sources.prometheus.probe import PrometheusProbe
 from tests.harness.procs import skip_reason, wait_for
 from tests.harness.prometheus import FakeExporter, PrometheusServer, ScrapeJob
 
@@ -156,11 +161,11 @@ def _json_size(server: PrometheusServer, probe: PrometheusProbe) -> int:
 def ssh_part(args: argparse.Namespace) -> dict[str, tuple] | str:
     if reason := skip_reason("sshd", need_root=True):
         return reason
-    from gpu_tray.core.nvsmi import POLL_COMMAND
     from gpu_tray.core.settings import HostConfig
-    from gpu_tray.sources.host_keys import KnownHosts
-    from gpu_tray.sources.ssh_probe import SshProbe
-    from gpu_tray.sources.ssh_session import SshSession
+    from gpu_tray.sources.ssh.host_keys import KnownHosts
+    from gpu_tray.sources.ssh.nvsmi import POLL_COMMAND
+    from gpu_tray.sources.ssh.probe import SshProbe
+    from gpu_tray.sources.ssh.session import SshSession
     from tests.harness.sshd import Sshd, install_fast_nvidia_smi, make_world
 
     world = make_world()

@@ -45,14 +45,16 @@ from PySide6.QtGui import QIcon, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMenu  # noqa: E402
 
 import gpu_tray.ui  # noqa: E402, F401 - the PySide6 6.12 workaround, before many Qt calls
-from gpu_tray.app import LoadedConfig, TrayApp  # noqa: E402
+from gpu_tray.app.config_loading import LoadedConfig  # noqa: E402
+from gpu_tray.app.tray_app import TrayApp  # noqa: E402
 from gpu_tray.core.availability import summarize  # noqa: E402
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState  # noqa: E402
 from gpu_tray.core.settings import Config, WatchSpec  # noqa: E402
 from gpu_tray.platform.notify import LogBackend  # noqa: E402
-from gpu_tray.ui.icon import SCALES, SIZES, paint_icon, render_image  # noqa: E402
-from gpu_tray.ui.menu import TrayMenu, TrayState  # noqa: E402
-from gpu_tray.ui.text import gpu_line  # noqa: E402
+from gpu_tray.presenter.text import gpu_line  # noqa: E402
+from gpu_tray.presenter.tray_state import TrayState  # noqa: E402
+from gpu_tray.ui.tray.icon import SCALES, SIZES, paint_icon, render_image  # noqa: E402
+from gpu_tray.ui.tray.menu import TrayMenu  # noqa: E402
 
 H100 = "NVIDIA H100 80GB HBM3"
 

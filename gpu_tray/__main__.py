@@ -1,5 +1,5 @@
 import sys
 
-from gpu_tray.cli import main
+from gpu_tray.cli.main import main
 
 sys.exit(main())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS, MARK
+from gpu_tray.sources.ssh.nvsmi import APP_FIELDS, GPU_FIELDS, MARK
 from tests.harness.fake_nvidia_smi import select_fields
 
 NVSMI = Path(__file__).parent / "fixtures" / "nvidia-smi"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from gpu_tray.core.models import HostSnapshot
-from gpu_tray.sources.demo import DemoCluster, backfill_times
+from gpu_tray.sources.demo.cluster import DemoCluster, backfill_times
 
 # (how far back this stretch starts, in hours, and its sampling step in seconds)
 _STRETCHES = ((7 * 24, 600), (48, 120), (6, 60))

@@ -11,7 +11,7 @@ from pathlib import Path
 from gpu_tray.core.availability import summarize
 from gpu_tray.core.models import HostState
 from gpu_tray.core.settings import FreeThresholds
-from gpu_tray.sources.demo import DemoCluster
+from gpu_tray.sources.demo.cluster import DemoCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # a Monday afternoon

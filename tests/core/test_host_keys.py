@@ -12,7 +12,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from gpu_tray.sources.host_keys import KnownHosts, Verdict, fingerprint, trust
+from gpu_tray.sources.ssh.host_keys import KnownHosts, Verdict, fingerprint, trust
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from gpu_tray.core.availability import host_units
 from gpu_tray.core.models import HostSnapshot, HostState
 from gpu_tray.core.na import NA
-from gpu_tray.core.nvsmi import (
+from gpu_tray.core.settings import FreeThresholds
+from gpu_tray.sources.ssh.nvsmi import (
     GPU_FIELDS_LEGACY,
     MARK,
     MSG_MISSING,
@@ -19,7 +20,6 @@ from gpu_tray.core.nvsmi import (
     POLL_SCRIPT,
     parse_poll_output,
 )
-from gpu_tray.core.settings import FreeThresholds
 from tests.captures import CAPTURES, NVSMI, error_output, poll_output, select
 
 FULL_MIG = NVSMI / "full-captures" / "linux-x86_64__nvidia-h100-mig__590.48.01.txt"

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from gpu_tray.core.nvsmi import MARK, POLL_SCRIPT, parse_poll_output
+from gpu_tray.sources.ssh.nvsmi import MARK, POLL_SCRIPT, parse_poll_output
 from tests.harness.fake_nvidia_smi import __file__ as FAKE
 
 NVSMI = Path(__file__).resolve().parents[1] / "fixtures" / "nvidia-smi"

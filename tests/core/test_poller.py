@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from gpu_tray.core.models import GpuSample, HostSnapshot, HostState
-from gpu_tray.poller import Poller, poll_once
+from gpu_tray.sources.poller import Poller, poll_once
 
 
 class ScriptedProbe:

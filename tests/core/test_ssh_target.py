@@ -8,7 +8,7 @@ import paramiko
 import pytest
 
 from gpu_tray.core.settings import HostConfig
-from gpu_tray.sources.ssh_target import TargetError, parse_hop, resolve, ssh_config_hosts
+from gpu_tray.sources.ssh.target import TargetError, parse_hop, resolve, ssh_config_hosts
 
 SSH_CONFIG = """\
 Host gpu-node1

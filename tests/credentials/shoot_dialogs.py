@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from gpu_tray.core.config import parse_config
 from gpu_tray.core.models import HostKeyInfo
-from gpu_tray.secrets import SecretRequest, SecretStore
-from gpu_tray.ui.first_run import FirstRunDialog
-from gpu_tray.ui.settings_dialog import SettingsDialog
-from gpu_tray.ui.settings_secret_prompt import SecretPromptDialog
-from gpu_tray.ui.trust_dialog import TrustDialog
+from gpu_tray.credentials.keyring_store import SecretRequest, SecretStore
+from gpu_tray.ui.dialogs.first_run import FirstRunDialog
+from gpu_tray.ui.dialogs.secret_prompt import SecretPromptDialog
+from gpu_tray.ui.dialogs.trust import TrustDialog
+from gpu_tray.ui.settings.dialog import SettingsDialog
 
 SSH_CONFIG = """\
 Host gpu-node1 gpu-node2

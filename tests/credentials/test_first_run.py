@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from gpu_tray.core.config import load_config
 from gpu_tray.core.settings import HostConfig
-from gpu_tray.ui.first_run import FirstRunDialog
+from gpu_tray.ui.dialogs.first_run import FirstRunDialog
 
 SSH_CONFIG = """\
 # work

@@ -10,7 +10,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from gpu_tray.secrets import (
+from gpu_tray.credentials.keyring_store import (
     LOCKED_MESSAGE,
     NO_KEYRING_MESSAGE,
     KeyringState,

@@ -7,8 +7,8 @@ import threading
 
 from PySide6.QtCore import Qt
 
-from gpu_tray.secrets import NO_KEYRING_MESSAGE, SecretRequest, SecretStore
-from gpu_tray.ui.settings_secret_prompt import SecretPrompter, prompt_texts
+from gpu_tray.credentials.keyring_store import NO_KEYRING_MESSAGE, SecretRequest, SecretStore
+from gpu_tray.ui.dialogs.secret_prompt import SecretPrompter, prompt_texts
 from tests.credentials.test_secret_store import DictBackend
 
 

@@ -12,7 +12,7 @@ import threading
 import keyring.errors
 import pytest
 
-from gpu_tray.secrets import (
+from gpu_tray.credentials.keyring_store import (
     LOCKED_MESSAGE,
     NO_KEYRING_MESSAGE,
     KeyringState,

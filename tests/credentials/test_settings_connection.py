@@ -14,12 +14,12 @@ from PySide6.QtCore import Qt
 from gpu_tray.core.config import parse_config
 from gpu_tray.core.models import HostSnapshot, HostState
 from gpu_tray.core.settings import HostConfig
-from gpu_tray.poller import Poller
-from gpu_tray.secrets import SecretRequest, SecretStore
-from gpu_tray.sources.host_keys import KnownHosts, trust
-from gpu_tray.sources.ssh_probe import SshProbe
-from gpu_tray.sources.ssh_session import SshSession
-from gpu_tray.ui.settings_dialog import SettingsDialog
+from gpu_tray.credentials.keyring_store import SecretRequest, SecretStore
+from gpu_tray.sources.poller import Poller
+from gpu_tray.sources.ssh.host_keys import KnownHosts, trust
+from gpu_tray.sources.ssh.probe import SshProbe
+from gpu_tray.sources.ssh.session import SshSession
+from gpu_tray.ui.settings.dialog import SettingsDialog
 from tests.ssh.conftest import known_hosts
 
 pytestmark = pytest.mark.sshd

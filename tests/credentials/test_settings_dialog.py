@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 
 from gpu_tray.core.config import load_config
 from gpu_tray.core.settings import FreeThresholds, HostConfig, NotifyConfig, WatchSpec
-from gpu_tray.secrets import NO_KEYRING_MESSAGE, SecretStore
-from gpu_tray.ui.settings_dialog import SettingsDialog
+from gpu_tray.credentials.keyring_store import NO_KEYRING_MESSAGE, SecretStore
+from gpu_tray.ui.settings.dialog import SettingsDialog
 from tests.credentials.test_secret_store import DictBackend
 
 ORIGINAL = """\

@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QPushButton
 
 from gpu_tray.core.models import HostKeyInfo
-from gpu_tray.sources.host_keys import trust
-from gpu_tray.ui.trust_dialog import TrustDialog
+from gpu_tray.sources.ssh.host_keys import trust
+from gpu_tray.ui.dialogs.trust import TrustDialog
 
 UNKNOWN = HostKeyInfo(
     host_id="[127.0.0.2]:2222",

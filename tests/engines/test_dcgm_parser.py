@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gpu_tray.core.availability import host_units
 from gpu_tray.core.na import NA
 from gpu_tray.core.settings import FreeThresholds
-from gpu_tray.sources.dcgm import (
+from gpu_tray.sources.prometheus.dcgm import (
     QueryError,
     Series,
     build_hosts,

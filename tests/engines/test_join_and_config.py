@@ -19,8 +19,8 @@ from gpu_tray.core.join import (
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
 from gpu_tray.core.settings import Config, FreeThresholds, HostConfig, SourceConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.slurm import SlurmProbe, login_host
-from gpu_tray.sources.slurm_parse import node_snapshots, parse_sinfo, parse_squeue
+from gpu_tray.sources.slurm.parse import node_snapshots, parse_sinfo, parse_squeue
+from gpu_tray.sources.slurm.probe import SlurmProbe, login_host
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LIMITS = FreeThresholds()
@@ -197,7 +197,7 @@ class FailingRunner:
 
 def test_slurm_login_host_key_unknown_carries_the_key() -> None:
     from gpu_tray.core.models import HostKeyInfo
-    from gpu_tray.sources.slurm import CommandFailure
+    from gpu_tray.sources.slurm.probe import CommandFailure
 
     key = HostKeyInfo("[127.0.0.9]:2222", "ssh-ed25519", "SHA256:abc", "AAAA")
     runner = FailingRunner(
@@ -218,7 +218,7 @@ def test_slurm_login_host_key_unknown_carries_the_key() -> None:
 
 
 def test_slurm_without_sinfo_on_the_login_node(tmp_path: Path) -> None:
-    from gpu_tray.sources.slurm import LocalRunner
+    from gpu_tray.sources.slurm.probe import LocalRunner
 
     env = {"PATH": str(tmp_path)}  # a login node without Slurm's client
     probe = SlurmProbe(
@@ -235,7 +235,7 @@ def test_slurm_without_sinfo_on_the_login_node(tmp_path: Path) -> None:
 
 
 def test_slurm_commands_that_hang_time_out(tmp_path: Path) -> None:
-    from gpu_tray.sources.slurm import LocalRunner
+    from gpu_tray.sources.slurm.probe import LocalRunner
 
     (tmp_path / "sinfo").write_text("#!/bin/sh\nexec sleep 30\n")
     (tmp_path / "sinfo").chmod(0o755)

@@ -17,7 +17,7 @@ import pytest
 from gpu_tray.core.availability import host_units
 from gpu_tray.core.settings import FreeThresholds, SourceConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.prometheus import PrometheusProbe
+from gpu_tray.sources.prometheus.probe import PrometheusProbe
 from tests.harness.procs import skip_reason, wait_for
 from tests.harness.prometheus import (
     BINARY,

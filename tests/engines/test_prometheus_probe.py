@@ -15,7 +15,7 @@ import pytest
 from gpu_tray.core.models import HostState
 from gpu_tray.core.settings import SourceConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.prometheus import PASSWORD_KIND, TOKEN_KIND, PrometheusProbe
+from gpu_tray.sources.prometheus.probe import PASSWORD_KIND, TOKEN_KIND, PrometheusProbe
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "cluster"
 GOOD = (

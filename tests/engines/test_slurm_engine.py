@@ -18,7 +18,7 @@ import pytest
 from gpu_tray.core.availability import host_units
 from gpu_tray.core.settings import Config, FreeThresholds, SourceConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.slurm import LocalRunner, SlurmProbe
+from gpu_tray.sources.slurm.probe import LocalRunner, SlurmProbe
 from tests.harness.procs import skip_reason, wait_for
 from tests.harness.slurm import BINARIES, FakeNode, SlurmCluster
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from gpu_tray.core.availability import host_units
 from gpu_tray.core.models import HostState
 from gpu_tray.core.settings import FreeThresholds
-from gpu_tray.sources.slurm import MARK, POLL_SCRIPT, split_sections
-from gpu_tray.sources.slurm_parse import (
+from gpu_tray.sources.slurm.parse import (
     ParseStats,
     SlurmJob,
     expand_hostlist,
@@ -30,6 +29,7 @@ from gpu_tray.sources.slurm_parse import (
     parse_squeue_table,
     unavailable_reason,
 )
+from gpu_tray.sources.slurm.probe import MARK, POLL_SCRIPT, split_sections
 
 CLUSTER = Path(__file__).resolve().parent.parent / "fixtures" / "cluster"
 LOCAL = CLUSTER / "generated_local"

@@ -308,7 +308,7 @@ def install_fast_nvidia_smi(world: SshWorld, gpus: int = 1) -> Path:
     capture (one per GPU, indices 0..gpus-1) in ~1 ms, like a warm driver, so that what
     is timed is SSH and gpu-tray rather than a Python start-up. Hosts started after this
     use it."""
-    from gpu_tray.core.nvsmi import APP_FIELDS, GPU_FIELDS
+    from gpu_tray.sources.ssh.nvsmi import APP_FIELDS, GPU_FIELDS
     from tests.harness.fake_nvidia_smi import select_fields
 
     out = world.base / "rendered"

@@ -12,9 +12,9 @@ import pytest
 
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.host_keys import KnownHosts
-from gpu_tray.sources.ssh_probe import SshProbe
-from gpu_tray.sources.ssh_session import SshSession
+from gpu_tray.sources.ssh.host_keys import KnownHosts
+from gpu_tray.sources.ssh.probe import SshProbe
+from gpu_tray.sources.ssh.session import SshSession
 from tests.harness.sshd import Sshd, SshWorld, make_world
 
 _addresses = itertools.cycle(range(2, 250))

@@ -14,7 +14,7 @@ import pytest
 
 from gpu_tray.core.models import HostState
 from gpu_tray.core.settings import HostConfig
-from gpu_tray.sources.ssh_probe import SshProbe
+from gpu_tray.sources.ssh.probe import SshProbe
 from tests.harness.sshd import keygen
 from tests.ssh.conftest import Secrets, host_for, known_hosts, make_probe
 

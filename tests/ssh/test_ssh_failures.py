@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from gpu_tray.core.models import HostState
-from gpu_tray.core.nvsmi import MSG_MISSING
-from gpu_tray.poller import Poller
-from gpu_tray.sources.host_keys import trust
+from gpu_tray.sources.poller import Poller
+from gpu_tray.sources.ssh.host_keys import trust
+from gpu_tray.sources.ssh.nvsmi import MSG_MISSING
 from tests.harness.sshd import free_port
 from tests.ssh.conftest import Secrets, host_for, known_hosts, make_probe
 from tests.ssh.proxies import DelayProxy, Tarpit

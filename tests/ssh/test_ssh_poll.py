@@ -8,8 +8,8 @@ import pytest
 
 from gpu_tray.core.models import HostState
 from gpu_tray.sources.base import NoSecrets
-from gpu_tray.sources.ssh_probe import SshProbe
-from gpu_tray.sources.ssh_session import SshSession
+from gpu_tray.sources.ssh.probe import SshProbe
+from gpu_tray.sources.ssh.session import SshSession
 from tests.ssh.conftest import host_for, known_hosts
 
 pytestmark = pytest.mark.sshd

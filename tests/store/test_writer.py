@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gpu_tray.core.settings import FreeThresholds
-from gpu_tray.sources.demo import DemoCluster
+from gpu_tray.sources.demo.cluster import DemoCluster
 from gpu_tray.store import HistoryReader, HistoryWriter, open_store
 from gpu_tray.store.demo_history import demo_history
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpu_tray.app import TrayApp, load_app_config
+from gpu_tray.app.config_loading import load_app_config
+from gpu_tray.app.tray_app import TrayApp
 from gpu_tray.platform.notify import Notification
 
 CONFIG = """# my cluster

@@ -39,7 +39,7 @@ def copy_of_demo(tmp_path: Path) -> Path:
 
 
 def open_window(qtbot, path: Path, key: str = "24h", **kw):  # -> HistoryWindow
-    from gpu_tray.ui.history_window import HistoryWindow
+    from gpu_tray.ui.history.window import HistoryWindow
 
     w = HistoryWindow(path, clock=lambda: NOW_TS, initial_range=key, **kw)
     qtbot.addWidget(w)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
 
-from gpu_tray.app import LoadedConfig, TrayApp
+from gpu_tray.app.config_loading import LoadedConfig
+from gpu_tray.app.tray_app import TrayApp
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
 from gpu_tray.core.settings import Config, WatchSpec
-from gpu_tray.sources.scripted import scripted_probes
+from gpu_tray.sources.demo.scripted import scripted_probes
 from tests.harness.scripted import gpu, host, write_cluster
 from tests.ui.app_harness import CONFIG, Recording, open_menu, open_submenu, settle
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_tray.app import TrayApp, load_app_config
+from gpu_tray.app.config_loading import load_app_config
+from gpu_tray.app.tray_app import TrayApp
 from gpu_tray.core.settings import WatchSpec
 from gpu_tray.platform.notify import LogBackend
 from tests.harness.scripted import gpu, host, write_cluster

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from gpu_tray.app_wiring import wire
+from gpu_tray.app.wiring import wire
 from gpu_tray.core.models import GpuSample, HostKeyInfo, HostSnapshot, HostState
-from gpu_tray.secrets import KeyringState, KeyringStatus
+from gpu_tray.credentials.keyring_store import KeyringState, KeyringStatus
 from tests.ui.app_harness import open_menu
 
 CONFIG = 'poll_interval_s = 5\n\n[[hosts]]\nname = "node3"\n'

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
-from gpu_tray.ui.history_colors import FREE_COLOUR, unit_colour
-from gpu_tray.ui.history_heatmap import NO_DATA, NO_DATA_HATCH, fraction_colour
-from gpu_tray.ui.history_plots import PLOT_HEIGHT
+from gpu_tray.ui.history.colors import FREE_COLOUR, unit_colour
+from gpu_tray.ui.history.heatmap import NO_DATA, NO_DATA_HATCH, fraction_colour
+from gpu_tray.ui.history.plots import PLOT_HEIGHT
 from tests.store.helpers import DAY, MON, T0, THU, seed_heatmap_store
 
 from .history_fixtures import NOW_TS, demo_db, open_window
@@ -76,7 +76,7 @@ def test_the_same_gpu_has_the_same_colour_everywhere(qtbot) -> None:
 def test_the_heatmap_matches_the_hand_computed_case(qtbot, tmp_path: Path) -> None:
     db = tmp_path / "h.sqlite3"
     seed_heatmap_store(db)
-    from gpu_tray.ui.history_window import HistoryWindow
+    from gpu_tray.ui.history.window import HistoryWindow
 
     w = HistoryWindow(db, clock=lambda: T0 + 12 * DAY, initial_range="30d")
     qtbot.addWidget(w)

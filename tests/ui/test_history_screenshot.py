@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QApplication
 
-from gpu_tray.ui.history_colors import unit_colour
+from gpu_tray.ui.history.colors import unit_colour
 
 from .history_fixtures import NOW_TS, demo_db, open_window
 from .test_history_export import _pixels_like, _rgb

@@ -13,11 +13,11 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from gpu_tray.core.models import HostState
-from gpu_tray.sources.demo import DemoCluster
+from gpu_tray.sources.demo.cluster import DemoCluster
 from gpu_tray.store import HistoryReader, Recorder, open_store
 from gpu_tray.store.tiers import plan_for
-from gpu_tray.ui.history_colors import unit_colour
-from gpu_tray.ui.history_window import RANGES, HistoryWindow
+from gpu_tray.ui.history.colors import unit_colour
+from gpu_tray.ui.history.window import RANGES, HistoryWindow
 
 from .history_fixtures import NOW, NOW_TS, copy_of_demo, demo_db, open_window
 
@@ -189,8 +189,8 @@ def test_an_unreadable_store_is_a_message_not_a_crash(qtbot, tmp_path: Path) -> 
 def test_the_window_module_is_not_imported_at_start_up() -> None:
     """The tray must not pay for pyqtgraph at start-up: only opening the window imports it."""
     code = (
-        "import sys, gpu_tray.cli, gpu_tray.cli_history, gpu_tray.store, gpu_tray.ui.history_colors;"
-        "print(sorted(m for m in ('pyqtgraph', 'numpy', 'gpu_tray.ui.history_window') if m in sys.modules))"
+        "import sys, gpu_tray.cli.main, gpu_tray.cli.history, gpu_tray.store, gpu_tray.ui.history.colors;"
+        "print(sorted(m for m in ('pyqtgraph', 'numpy', 'gpu_tray.ui.history.window') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -7,7 +7,15 @@ from PySide6.QtCore import QSize
 from PySide6.QtGui import QColor, QImage
 
 from gpu_tray.core.availability import ClusterSummary
-from gpu_tray.ui.icon import DISC, MARK_FILL, MARK_RING, TEXT, count_text, paint_icon, render_image
+from gpu_tray.ui.tray.icon import (
+    DISC,
+    MARK_FILL,
+    MARK_RING,
+    TEXT,
+    count_text,
+    paint_icon,
+    render_image,
+)
 
 S = ClusterSummary
 SIZES = (16, 22, 24, 32)

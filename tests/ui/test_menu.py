@@ -10,9 +10,10 @@ from PySide6.QtWidgets import QMenu
 from gpu_tray.core.availability import summarize
 from gpu_tray.core.rules import RuleEngine
 from gpu_tray.core.settings import Config, WatchSpec
-from gpu_tray.sources.demo import DemoCluster
-from gpu_tray.ui.menu import TrayMenu, TrayState
-from gpu_tray.ui.text import tooltip
+from gpu_tray.presenter.text import tooltip
+from gpu_tray.presenter.tray_state import TrayState
+from gpu_tray.sources.demo.cluster import DemoCluster
+from gpu_tray.ui.tray.menu import TrayMenu
 
 # Monday 14:32 UTC: demo-flaky is in one of its outages; 14:29 was its last good poll.
 NOW = datetime(2026, 11, 23, 14, 32, tzinfo=UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpu_tray.core.availability import ClusterSummary
-from gpu_tray.ui.text import summary_line
+from gpu_tray.presenter.text import summary_line
 
 
 def test_summary_lines() -> None:

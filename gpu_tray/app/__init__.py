@@ -1,0 +1,1 @@
+"""The composition root: config -> sources -> controller -> views."""

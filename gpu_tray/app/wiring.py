@@ -1,0 +1,202 @@
+"""What the tray is connected to besides polling: the history store and window, the
+keyring with its prompts, and the settings, host-key and first-run dialogs.
+
+`wire(app, args)` runs once, on the GUI thread, before the event loop. Everything it
+connects keeps the GUI thread free: the history writer and the keyring have their
+own threads, and the dialogs do their file, keyring and network work in background
+tasks. Windows are imported when first opened, so start-up does not pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QApplication, QDialog
+
+from gpu_tray.app.tray_app import TrayApp
+from gpu_tray.core.config import resolve_config_path
+from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.settings import Config
+from gpu_tray.credentials.keyring_store import KeyringStatus, default_store
+from gpu_tray.store import HistoryWriter, history_path
+
+log = logging.getLogger(__name__)
+
+
+class HistoryLink(QObject):
+    """Every snapshot the user sees goes to the SQLite writer (a queue put) and, when
+    the history window is open, to its live plots."""
+
+    def __init__(self, app: TrayApp) -> None:
+        super().__init__(app)
+        self.app = app
+        self.window = None
+        self.demo = app.config.demo
+        self.path = history_path(demo=self.demo)
+        self.writer = self._start_writer()
+        app.snapshot_shown.connect(self._on_snapshot)
+        app.reloaded.connect(self._on_reloaded)
+        app.set_history_handler(self.open)
+
+    def _thresholds_for(self, host: str):
+        return self.app.config.thresholds_for(host)  # Config is immutable: safe to read
+
+    def _start_writer(self) -> HistoryWriter:
+        backfill = None
+        if self.demo:
+            from gpu_tray.store.demo_history import demo_history
+
+            backfill = demo_history  # a week, on the writer's thread, first run only
+        writer = HistoryWriter(self.path, self._thresholds_for, backfill=backfill)
+        writer.start()
+        return writer
+
+    def _on_snapshot(self, snap: HostSnapshot) -> None:
+        self.writer.submit(snap)
+        if self.window is not None:
+            self.window.append_snapshot(snap)
+
+    def _on_reloaded(self, config: Config) -> None:
+        if config.demo == self.demo:
+            return
+        # From the demo to real hosts (or back): they keep separate files.
+        old = self.writer
+        self.demo = config.demo
+        self.path = history_path(demo=self.demo)
+        self.writer = self._start_writer()
+        # stop() writes what is queued and joins: not on the GUI thread.
+        threading.Thread(target=old.stop, name="history:retire", daemon=True).start()
+        if self.window is not None:
+            self.window.close()
+            self.window = None
+
+    def open(self) -> None:
+        from gpu_tray.ui.history.window import open_history_window
+
+        self.window = open_history_window(self.path, thresholds_for=self._thresholds_for)
+        self.window.destroyed.connect(self._window_gone)
+
+    def _window_gone(self, *_: object) -> None:
+        self.window = None
+
+    def stop(self) -> None:
+        self.writer.stop()
+
+
+class Wiring(QObject):
+    _keyring_status = Signal(object)
+
+    def __init__(self, app: TrayApp, args: argparse.Namespace) -> None:
+        super().__init__(app)
+        self.app = app
+        self.args = args
+        self.history = HistoryLink(app)
+        self.settings = None
+        self.trust_dialogs: dict[str, QDialog] = {}
+        self.first_run = None
+
+        # The same store the SSH probes read (gpu_tray.credentials.keyring_store.default_store).
+        self.store = default_store()
+        self._keyring_status.connect(self._on_keyring_status)
+        self._unsubscribe = self.store.on_status(self._keyring_status.emit)
+        self.store.start_probe()  # on the store's thread; the answer comes back above
+
+        from gpu_tray.ui.dialogs.secret_prompt import SecretPrompter
+
+        self.prompter = SecretPrompter(self.store, parent=self)
+        self.prompter.answered.connect(self._reconnect)
+
+        app.set_settings_handler(self.open_settings)
+        app.set_host_key_handler(self.show_host_key)
+        QApplication.instance().aboutToQuit.connect(self.stop)
+
+    def _reconnect(self, name: str) -> None:
+        self.app.poller.reset(name)
+
+    def _on_keyring_status(self, status: KeyringStatus) -> None:
+        self.app.set_note("keyring", status.message)
+
+    def config_path(self) -> Path:
+        return self.app.loaded.watches_path or resolve_config_path(
+            getattr(self.args, "config", None)
+        )
+
+    # -- windows ----------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        if self.settings is not None:
+            self.settings.show()
+            self.settings.raise_()
+            self.settings.activateWindow()
+            return
+        from gpu_tray.ui.settings.dialog import SettingsDialog
+
+        config = self.app.config
+        if config.demo:
+            config = Config()  # the demo's hosts are not the user's to edit
+        dialog = SettingsDialog(
+            config,
+            self.config_path(),
+            self.store,
+            start_at_login=self.app.autostart_enabled,
+            set_start_at_login=self.app.set_autostart,
+        )
+        dialog.saved.connect(lambda _config: self.app.reload_config())
+        dialog.reconnectRequested.connect(self._reconnect)
+        dialog.finished.connect(self._settings_closed)
+        self.settings = dialog
+        dialog.show()
+
+    def _settings_closed(self, *_: object) -> None:
+        if self.settings is not None:
+            self.settings.deleteLater()
+        self.settings = None
+
+    def show_host_key(self, snap: HostSnapshot) -> None:
+        if snap.host_key is None:
+            return
+        existing = self.trust_dialogs.get(snap.name)
+        if existing is not None:
+            existing.raise_()
+            existing.activateWindow()
+            return
+        from gpu_tray.ui.dialogs.trust import TrustDialog
+
+        log.info("asking about the host key of %s (%s)", snap.name, snap.host_key.fingerprint)
+        dialog = TrustDialog(snap.name, snap.host_key, on_trusted=self._reconnect)
+
+        self.trust_dialogs[snap.name] = dialog
+        dialog.finished.connect(lambda *_: self._trust_closed(snap.name))
+        dialog.show()
+
+    def _trust_closed(self, name: str) -> None:
+        dialog = self.trust_dialogs.pop(name, None)
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def show_first_run(self) -> None:
+        from gpu_tray.ui.dialogs.first_run import FirstRunDialog
+
+        dialog = FirstRunDialog(self.config_path())
+        dialog.hostsAdded.connect(lambda _config: self.app.reload_config())
+        self.first_run = dialog
+        dialog.show()
+
+    def stop(self) -> None:
+        self._unsubscribe()
+        self.prompter.close()
+        self.history.stop()
+
+
+def wire(app: TrayApp, args: argparse.Namespace) -> Wiring:
+    wiring = Wiring(app, args)
+    explicit_demo = getattr(args, "demo", False)
+    if not explicit_demo and app.config.demo and app.loaded.watches_path is None:
+        path = resolve_config_path(getattr(args, "config", None))
+        if not path.exists():
+            wiring.show_first_run()
+    return wiring

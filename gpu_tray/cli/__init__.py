@@ -1,0 +1,1 @@
+"""Command line: `gpu-tray` and one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Passwords and passphrases in the OS keyring, never in a file."""

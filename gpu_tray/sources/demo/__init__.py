@@ -1,0 +1,1 @@
+"""Simulated clusters: the built-in demo and a scripted one for tests."""

@@ -1,0 +1,1 @@
+"""The Prometheus source: DCGM exporter metrics."""

@@ -1,0 +1,1 @@
+"""The Slurm source: sinfo/squeue/scontrol on a login node."""

@@ -1,0 +1,1 @@
+"""The history window: plots per host and the hour-of-week heatmap."""

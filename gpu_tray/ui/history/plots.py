@@ -1,0 +1,721 @@
+"""The sections of the history window: one per host, and one for the whole cluster.
+
+A host section is a header (always there, cheap) and a body of pyqtgraph plots
+that is built only when the section first scrolls into view, so a window over
+a hundred hosts opens as fast as one over two. Every plot's x axis is linked
+to the cluster plot, so all of them pan and zoom together.
+
+Data lives in small numpy buffers per GPU; a range load replaces them, a live
+snapshot appends to them. NaN is a gap (a host that was down, an app that was
+not running): pyqtgraph draws it as a break in the line.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gpu_tray.store.reader import FreeSeries, Heatmap, StateChange, UnitInfo, UnitSeries
+from gpu_tray.store.tiers import QueryPlan
+from gpu_tray.ui.history.colors import FREE_COLOUR, TOTAL_COLOUR, unit_colour
+from gpu_tray.ui.history.heatmap import HeatmapWidget
+
+UnitKey = tuple[int, int]  # (GPU index, MIG index or -1)
+PLOT_HEIGHT = 170
+LEFT_AXIS_WIDTH = 44
+HEATMAP_WIDTH = 330
+PEN_WIDTH = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    key: str
+    title: str
+    unit: str
+    scale: float = 1.0
+    digits: int = 0
+
+
+METRICS = (
+    Metric("util", "Utilisation", "%"),
+    Metric("mem", "Memory used", "GiB", 1 / 1024, 1),
+    Metric("temp", "Temperature", "°C"),
+)
+METRIC_BY_KEY = {m.key: m for m in METRICS}
+PLOT_NAMES = ("util", "mem", "temp", "free")
+
+
+def theme() -> tuple[QColor, QColor]:
+    """Background and foreground from the desktop palette, so dark themes stay readable."""
+    pal = QApplication.palette()
+    return pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+
+
+def format_time(t: float, bucket_s: int | None) -> str:
+    fmt = "%a %d %b %H:%M:%S" if bucket_s is None or bucket_s < 60 else "%a %d %b %H:%M"
+    return time.strftime(fmt, time.localtime(t))
+
+
+def _nan(v: object) -> float:
+    return math.nan if v is None else float(v)  # type: ignore[arg-type]
+
+
+def _append(arr: np.ndarray, value: float) -> np.ndarray:
+    return np.append(arr, np.float64(value))
+
+
+class UnitBuffer:
+    """One unit's points: time, and mean/max of each metric (raw polls: mean == max)."""
+
+    FIELDS = ("util", "util_max", "mem", "mem_max", "temp", "temp_max")
+
+    def __init__(self, key: UnitKey, label: str, model: str, memory_total_mib: int | None) -> None:
+        self.key = key
+        self.label = label
+        self.model = model
+        self.memory_total_mib = memory_total_mib
+        self.colour = unit_colour(key[0], None if key[1] < 0 else key[1])
+        self.is_mig = key[1] >= 0
+        self.t = np.empty(0)
+        self.v = {f: np.empty(0) for f in self.FIELDS}
+
+    @classmethod
+    def from_info(cls, unit: UnitInfo) -> UnitBuffer:
+        return cls(unit.key, unit.label, unit.model, unit.memory_total_mib)
+
+    def load(self, s: UnitSeries) -> None:
+        self.t = np.asarray(s.t, dtype=float)
+        for f, col in zip(self.FIELDS, UnitSeries.COLUMNS, strict=True):
+            self.v[f] = np.asarray(getattr(s, col), dtype=float)
+
+    def append(self, t: float, util: object, mem: object, temp: object) -> None:
+        self.t = _append(self.t, t)
+        for f, value in (("util", util), ("mem", mem), ("temp", temp)):
+            x = _nan(value)
+            self.v[f] = _append(self.v[f], x)
+            self.v[f + "_max"] = _append(self.v[f + "_max"], x)
+
+    def clear(self) -> None:
+        self.t = np.empty(0)
+        self.v = {f: np.empty(0) for f in self.FIELDS}
+
+    def trim(self, t_min: float) -> None:
+        i = int(np.searchsorted(self.t, t_min))
+        if i > 0:
+            self.t = self.t[i:]
+            for f in self.FIELDS:
+                self.v[f] = self.v[f][i:]
+
+
+class FreeBuffer:
+    def __init__(self) -> None:
+        self.t = np.empty(0)
+        self.free = np.empty(0)
+        self.free_max = np.empty(0)
+        self.total = np.empty(0)
+
+    def load(self, s: FreeSeries) -> None:
+        self.t = np.asarray(s.t, dtype=float)
+        self.free = np.asarray(s.free_mean, dtype=float)
+        self.free_max = np.asarray(s.free_max, dtype=float)
+        self.total = np.asarray(s.total, dtype=float)
+
+    def append(self, t: float, free: float, total: float) -> None:
+        self.t = _append(self.t, t)
+        self.free = _append(self.free, free)
+        self.free_max = _append(self.free_max, free)
+        self.total = _append(self.total, total)
+
+    def trim(self, t_min: float) -> None:
+        i = int(np.searchsorted(self.t, t_min))
+        if i > 0:
+            self.t, self.free = self.t[i:], self.free[i:]
+            self.free_max, self.total = self.free_max[i:], self.total[i:]
+
+    def last(self) -> tuple[float, float] | None:
+        """The newest known (free, total)."""
+        for i in range(self.t.size - 1, -1, -1):
+            if not math.isnan(self.free[i]):
+                return float(self.free[i]), float(self.total[i])
+        return None
+
+
+def value_at(t: np.ndarray, y: np.ndarray, x: float, gap_s: float) -> tuple[int, float] | None:
+    """The point at or just before x, if it is recent enough to still hold at x."""
+    i = int(np.searchsorted(t, x, side="right")) - 1
+    if i < 0 or x - t[i] > gap_s or math.isnan(y[i]):
+        return None
+    return i, float(y[i])
+
+
+class TimeViewBox(pg.ViewBox):
+    """Linked time axes show the same time range, whatever their size and place.
+
+    pyqtgraph lines up linked views pixel by pixel when they overlap on screen,
+    which suits plots stacked in one column, not plots side by side under a
+    wider one."""
+
+    def linkedViewChanged(self, view: pg.ViewBox, axis: int) -> None:
+        if axis != pg.ViewBox.XAxis:
+            super().linkedViewChanged(view, axis)
+            return
+        if self.linksBlocked or view is None:
+            return
+        lo, hi = view.viewRange()[0]
+        view.blockLink(True)
+        try:
+            self.enableAutoRange(pg.ViewBox.XAxis, False)
+            self.setXRange(lo, hi, padding=0)
+        finally:
+            view.blockLink(False)
+
+
+def new_time_plot(title: str, master: pg.PlotItem | None, fg: QColor) -> pg.PlotItem:
+    p = pg.PlotItem(
+        viewBox=TimeViewBox(), axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}
+    )
+    p.setTitle(title, size="9pt", color=fg)
+    p.showGrid(x=True, y=True, alpha=0.15)
+    p.setDownsampling(auto=True, mode="peak")
+    p.setClipToView(True)
+    p.setMouseEnabled(x=True, y=False)
+    p.hideButtons()
+    p.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+    for name in ("left", "bottom"):
+        p.getAxis(name).setPen(fg)
+        p.getAxis(name).setTextPen(fg)
+    if master is not None:
+        p.setXLink(master)
+    return p
+
+
+def crosshair(plot: pg.PlotItem, fg: QColor) -> pg.InfiniteLine:
+    line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(fg, style=Qt.PenStyle.DashLine))
+    plot.addItem(line, ignoreBounds=True)
+    line.hide()
+    return line
+
+
+class Sparkline(QWidget):
+    """Free GPUs over the range, small enough for a header: a glance before expanding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFixedSize(QSize(180, 22))
+        self.t = np.empty(0)
+        self.free = np.empty(0)
+        self.total = np.empty(0)
+        self.x_range = (0.0, 1.0)
+        self._path: QPainterPath | None = None
+
+    def set_data(self, free: FreeBuffer, x_range: tuple[float, float]) -> None:
+        self.t, self.free, self.total = free.t, free.free, free.total
+        self.x_range = x_range
+        self._path: QPainterPath | None = None
+        self.update()
+
+    def _make_path(self) -> QPainterPath:
+        path = QPainterPath()
+        w, h = self.width(), self.height()
+        lo, hi = self.x_range
+        top = float(np.nanmax(self.total)) if np.isfinite(self.total).any() else 0.0
+        if not self.t.size or hi <= lo or top <= 0:
+            return path
+        xs = ((self.t - lo) / (hi - lo) * (w - 2) + 1).tolist()
+        ys = (h - 2 - self.free / top * (h - 4)).tolist()
+        pen_down = False
+        for x, y in zip(xs, ys, strict=True):
+            if math.isnan(y) or x < 0:
+                pen_down = False
+            elif pen_down:
+                path.lineTo(x, y)
+            else:
+                path.moveTo(x, y)
+                pen_down = True
+        return path
+
+    def paintEvent(self, _event: object) -> None:
+        if self._path is None:
+            self._path = self._make_path()
+        p = QPainter(self)
+        p.fillRect(self.rect(), self.palette().base())
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(QPen(QColor(FREE_COLOUR), 1.5))
+        p.drawPath(self._path)
+        p.setPen(QColor(TOTAL_COLOUR))
+        p.drawLine(0, self.height() - 1, self.width(), self.height() - 1)
+        p.end()
+
+
+class _Header(QWidget):
+    toggled = Signal(bool)
+
+    def __init__(self, title: str, expanded: bool = True) -> None:
+        super().__init__()
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 2, 4, 2)
+        self.arrow = QToolButton()
+        self.arrow.setCheckable(True)
+        self.arrow.setChecked(expanded)
+        self.arrow.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.arrow.setToolTip("Show or hide the plots")
+        self.arrow.setAutoRaise(True)
+        self.arrow.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.arrow.setText(title)
+        font = self.arrow.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        self.arrow.setFont(font)
+        self.arrow.toggled.connect(self._toggled)
+        self.arrow.setMinimumWidth(150)  # sparklines line up under each other
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.spark = Sparkline()
+        self.spark.setToolTip("Free GPUs over the range shown")
+        lay.addWidget(self.arrow)
+        lay.addWidget(self.spark)
+        lay.addWidget(self.summary, 1)
+        self.buttons = QHBoxLayout()
+        lay.addLayout(self.buttons)
+
+    def _toggled(self, on: bool) -> None:
+        self.arrow.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+        self.toggled.emit(on)
+
+    def add_button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        self.buttons.addWidget(b)
+        return b
+
+
+class Section(QFrame):
+    """A collapsible section: a header, and a body built on first sight."""
+
+    def __init__(self, title: str, expanded: bool = True) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(0)
+        self.header = _Header(title, expanded)
+        self.header.toggled.connect(self.set_expanded)
+        lay.addWidget(self.header)
+        self.body = QWidget()
+        self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.setContentsMargins(0, 0, 0, 0)
+        self.body.setVisible(expanded)
+        lay.addWidget(self.body)
+        self.built = False
+        self.plan: QueryPlan | None = None
+
+    @property
+    def expanded(self) -> bool:
+        return self.header.arrow.isChecked()
+
+    def set_expanded(self, on: bool) -> None:
+        if self.header.arrow.isChecked() != on:
+            self.header.arrow.setChecked(on)  # comes back here through toggled
+            return
+        self.body.setVisible(on)
+
+    def needs_building(self) -> bool:
+        return not self.built and self.expanded and not self.isHidden()
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+
+class HostSection(Section):
+    """One host: utilisation, memory and temperature per GPU, free GPUs, and the heatmap."""
+
+    def __init__(self, host: str, master: pg.PlotItem, expanded: bool = True) -> None:
+        super().__init__(host, expanded)
+        self.host = host
+        self.master = master
+        self.units: dict[UnitKey, UnitBuffer] = {}
+        self.free = FreeBuffer()
+        self.states: list[StateChange] = []
+        self.gap_s = 60.0
+        self.heatmap: Heatmap | None = None
+        self.live_points = 0
+        self.gpus: list[tuple[str, int | None]] = []  # (model, memory) of each whole GPU
+        self.units_generation = -1  # which range load the per-GPU lines came from
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.curves: dict[tuple[str, UnitKey], pg.PlotDataItem] = {}
+        self.lines: list[pg.InfiniteLine] = []
+        self.heat: HeatmapWidget | None = None
+        self.glw: pg.GraphicsLayoutWidget | None = None
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setContentsMargins(8, 2, 8, 0)
+        self._legend_keys: tuple[UnitKey, ...] = ()
+        self.readout = QLabel()
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setContentsMargins(8, 0, 8, 4)
+        # Until built, the body keeps the room the plots will take, so scrolling is stable.
+        self.body.setMinimumHeight(self._body_height())
+        self._hint = "Hover over a plot for the time and each GPU's value."
+
+    # --- data ---------------------------------------------------------------------
+
+    def set_overview(
+        self,
+        free: FreeSeries,
+        states: list[StateChange],
+        gap_s: float,
+        plan: QueryPlan,
+        gpus: Iterable[UnitInfo] = (),
+    ) -> None:
+        """Free counts and state changes of a range (the per-GPU lines come separately)."""
+        self.plan = plan
+        self.gpus = [(g.model, g.memory_total_mib) for g in gpus] or self.gpus
+        self.gap_s = gap_s
+        self.states = list(states)
+        self.free.load(free)
+        self.live_points = 0
+        self._update_summary()
+        if self.built:
+            self.redraw()
+
+    def set_units(self, units: Iterable[UnitSeries], plan: QueryPlan) -> None:
+        """The per-GPU lines of a range."""
+        self.plan = plan
+        keep: dict[UnitKey, UnitBuffer] = {}
+        for s in units:
+            buf = self.units.get(s.unit.key) or UnitBuffer.from_info(s.unit)
+            buf.label, buf.model = s.unit.label, s.unit.model
+            buf.memory_total_mib = s.unit.memory_total_mib
+            buf.load(s)
+            keep[s.unit.key] = buf
+        for key, buf in self.units.items():  # seen live, but not in this range
+            if key not in keep:
+                buf.clear()
+                keep[key] = buf
+        self.units = dict(sorted(keep.items()))
+        self._update_summary()
+        if self.built:
+            self._sync_curves()
+            self.redraw()
+
+    def append(
+        self,
+        t: float,
+        values: dict[UnitKey, tuple[object, object, object]],
+        info: dict[UnitKey, tuple[str, str, int | None]],
+        free: int,
+        total: int,
+        t_min: float,
+    ) -> None:
+        """A live poll: values per unit key; info gives (label, model, memory) for new units."""
+        for key, vals in values.items():
+            buf = self.units.get(key)
+            if buf is None:
+                label, model, mem = info[key]
+                buf = self.units[key] = UnitBuffer(key, label, model, mem)
+                self.units = dict(sorted(self.units.items()))
+            buf.append(t, *vals)
+        self.free.append(t, free, total)
+        self._trim(t_min)
+        self.live_points += 1
+        self._update_summary()
+        if self.built:
+            self._sync_curves()
+            self.redraw()
+
+    def append_down(self, t: float, state: StateChange, t_min: float) -> None:
+        """The host stopped answering: a gap in every line, and say so in the header."""
+        if self.states and self.states[-1].state == state.state:
+            return
+        self.states.append(state)
+        for buf in self.units.values():
+            buf.append(t, None, None, None)
+        self.free.append(t, math.nan, math.nan)
+        self._trim(t_min)
+        self._update_summary()
+        if self.built:
+            self.redraw()
+
+    def mark_up(self, state: StateChange) -> None:
+        if not self.states or self.states[-1].state != state.state:
+            self.states.append(state)
+
+    def _trim(self, t_min: float) -> None:
+        for buf in self.units.values():
+            buf.trim(t_min)
+        self.free.trim(t_min)
+
+    def set_heatmap(self, heatmap: Heatmap | None) -> None:
+        self.heatmap = heatmap
+        if self.heat is not None:
+            self.heat.set_heatmap(heatmap)
+
+    # --- header -------------------------------------------------------------------
+
+    def _update_summary(self) -> None:
+        lo, hi = self.master.getViewBox().viewRange()[0]
+        self.header.spark.set_data(self.free, (float(lo), float(hi)))
+        parts = []
+        gpus = self.gpus or [
+            (b.model, b.memory_total_mib) for b in self.units.values() if not b.is_mig
+        ]
+        models = {m for m, _ in gpus if m}
+        n = len(gpus)
+        if n:
+            parts.append(f"{n} × {models.pop()}" if len(models) == 1 else f"{n} GPUs")
+        last = self.states[-1] if self.states else None
+        now = self.free.last()
+        if last is not None and not last.ok:
+            msg = last.message or last.state
+            parts.append(
+                f"<span style='color:#c62828'>down since "
+                f"{format_time(last.ts, 60)}: {_html(msg)}</span>"
+            )
+        elif now is not None:
+            free, total = now
+            colour = FREE_COLOUR if free >= 1 else "#c62828"
+            parts.append(
+                f"<span style='color:{colour}'><b>{free:g}</b> of {total:g} free</span> "
+                f"at the last poll"
+            )
+        self.header.summary.setText(" · ".join(parts))
+
+    # --- plots --------------------------------------------------------------------
+
+    def _body_height(self) -> int:
+        return 2 * PLOT_HEIGHT + 56
+
+    def build(self) -> None:
+        if self.built:
+            return
+        bg, fg = theme()
+        glw = pg.GraphicsLayoutWidget()
+        glw.setBackground(bg)
+        glw.setFixedHeight(2 * PLOT_HEIGHT)
+        glw.ci.layout.setContentsMargins(2, 2, 2, 2)
+        titles = {m.key: f"{m.title} ({m.unit})" for m in METRICS}
+        titles["free"] = "Free GPUs"
+        for i, name in enumerate(PLOT_NAMES):
+            p = new_time_plot(titles[name], self.master, fg)
+            if i < 2:  # the same times are written under the plots below
+                p.getAxis("bottom").setStyle(showValues=False)
+                p.getAxis("bottom").setHeight(6)
+            glw.addItem(p, row=i // 2, col=i % 2)
+            self.plots[name] = p
+            self.lines.append(crosshair(p, fg))
+        self.plots["util"].setYRange(0, 100, padding=0.02)
+        free_pen = pg.mkPen(FREE_COLOUR, width=2)
+        total_pen = pg.mkPen(TOTAL_COLOUR, width=1, style=Qt.PenStyle.DashLine)
+        self.free_curve = self.plots["free"].plot(pen=free_pen)
+        self.total_curve = self.plots["free"].plot(pen=total_pen)
+        self.heat = HeatmapWidget()
+        self.heat.setFixedSize(HEATMAP_WIDTH, 2 * PLOT_HEIGHT)
+        self.heat.set_heatmap(self.heatmap)
+        self.heat.hovered.connect(lambda text: self.readout.setText(_html(text) or self._hint))
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(glw, 1)
+        row.addWidget(self.heat)
+        self.glw = glw
+        self.body_layout.addWidget(self.legend)
+        self.body_layout.addLayout(row)
+        self.body_layout.addWidget(self.readout)
+        # Children added to a visible widget are shown only on the next event-loop turn,
+        # and until then count for nothing in its size: a section would be laid out (and
+        # saved as PNG) squeezed. Show them now.
+        for w in (self.legend, glw, self.heat, self.readout):
+            w.show()
+        self.readout.setText(self._hint)
+        self.body.setMinimumHeight(0)
+        self._proxy = pg.SignalProxy(glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
+        self.built = True
+        self._sync_curves()
+        self.redraw()
+
+    def _sync_curves(self) -> None:
+        """A curve per unit and metric (MIG units have memory only), a legend entry per unit."""
+        for key, buf in self.units.items():
+            for m in METRICS:
+                if (buf.is_mig and m.key != "mem") or (m.key, key) in self.curves:
+                    continue
+                curve = self.plots[m.key].plot(pen=pg.mkPen(buf.colour, width=PEN_WIDTH))
+                curve.setZValue(-key[0])
+                self.curves[(m.key, key)] = curve
+        keys = tuple(self.units)
+        if keys != self._legend_keys:
+            self._legend_keys = keys
+            entries = [
+                f"<span style='color:{b.colour}'>■</span>&nbsp;{_html(b.label)}"
+                for b in self.units.values()
+            ]
+            free = f"<span style='color:{FREE_COLOUR}'>━</span>&nbsp;free"
+            total = f"<span style='color:{TOTAL_COLOUR}'>┅</span>&nbsp;units"
+            self.legend.setText(" &nbsp;&nbsp; ".join([*entries, free, total]))
+            mem_top = max((b.memory_total_mib or 0 for b in self.units.values()), default=0)
+            if mem_top:
+                self.plots["mem"].setYRange(0, mem_top / 1024, padding=0.02)
+
+    def redraw(self) -> None:
+        if not self.built:
+            return
+        for (metric, key), curve in self.curves.items():
+            buf = self.units.get(key)
+            if buf is None:
+                continue
+            scale = METRIC_BY_KEY[metric].scale
+            y = buf.v[metric] * scale if scale != 1 else buf.v[metric]
+            curve.setData(buf.t, y, connect="finite")
+        self.free_curve.setData(self.free.t, self.free.free, connect="finite")
+        self.total_curve.setData(self.free.t, self.free.total, connect="finite")
+        top = np.nanmax(self.free.total) if np.isfinite(self.free.total).any() else 1
+        self.plots["free"].setYRange(0, max(1.0, float(top)), padding=0.05)
+
+    # --- hover --------------------------------------------------------------------
+
+    def _mouse(self, event: tuple[QPointF]) -> None:
+        pos = event[0]
+        for name, plot in self.plots.items():
+            if plot.sceneBoundingRect().contains(pos):
+                x = plot.getViewBox().mapSceneToView(pos).x()
+                for line in self.lines:
+                    line.setPos(x)
+                    line.show()
+                self.readout.setText(self.describe(name, x))
+                return
+        for line in self.lines:
+            line.hide()
+        self.readout.setText(self._hint)
+
+    def describe(self, plot: str, x: float) -> str:
+        """The readout for the mouse at time x over a plot: the time and each value."""
+        bucket = self.plan.bucket_s if self.plan else None
+        when = f"<b>{format_time(x, bucket)}</b>"
+        if bucket:
+            when += f" ({self.plan.describe()})"  # type: ignore[union-attr]
+        if plot == "free":
+            hit = value_at(self.free.t, self.free.free, x, self.gap_s)
+            if hit is None:
+                return f"{when} · no data"
+            i, free = hit
+            top = self.free.free_max[i]
+            extra = f", up to {top:g}" if bucket and top != free else ""
+            return f"{when} · free GPUs: <b>{free:.3g}</b>{extra} of {self.free.total[i]:g}"
+        m = METRIC_BY_KEY[plot]
+        parts = []
+        for key, buf in self.units.items():
+            if (plot, key) not in self.curves:
+                continue
+            hit = value_at(buf.t, buf.v[plot], x, self.gap_s)
+            swatch = f"<span style='color:{buf.colour}'>■</span> {_html(buf.label)}"
+            if hit is None:
+                parts.append(f"{swatch}: –")
+                continue
+            i, v = hit
+            unit = m.unit if m.unit == "%" else f" {m.unit}"
+            text = f"{v * m.scale:.{m.digits}f}{unit}"
+            top = buf.v[plot + "_max"][i]
+            if bucket and not math.isnan(top) and top != v:
+                text += f" (max {top * m.scale:.{m.digits}f})"
+            parts.append(f"{swatch}: {text}")
+        return f"{when} · {m.title}: " + " &nbsp; ".join(parts)
+
+
+class ClusterSection(Section):
+    """Free GPUs on all hosts together; its plot is the x-axis master of the window."""
+
+    def __init__(self) -> None:
+        super().__init__("All hosts")
+        self.header.spark.hide()
+        bg, fg = theme()
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(bg)
+        self.glw.setFixedHeight(PLOT_HEIGHT + 30)
+        self.plot = new_time_plot("Free GPUs on all hosts", None, fg)
+        self.plot.enableAutoRange(axis="x", enable=False)
+        self.glw.addItem(self.plot)
+        self.line = crosshair(self.plot, fg)
+        self.plot.addLegend(offset=(8, 4), labelTextColor=fg, labelTextSize="8pt", colCount=2)
+        self.free_curve = self.plot.plot(pen=pg.mkPen(FREE_COLOUR, width=2), name="free")
+        self.total_curve = self.plot.plot(
+            pen=pg.mkPen(TOTAL_COLOUR, width=1, style=Qt.PenStyle.DashLine), name="units"
+        )
+        self.free = FreeBuffer()
+        self.gap_s = 60.0
+        self.readout = QLabel("Hover over the plot for the number of free GPUs.")
+        self.readout.setContentsMargins(8, 0, 8, 4)
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.body_layout.addWidget(self.glw)
+        self.body_layout.addWidget(self.readout)
+        self._proxy = pg.SignalProxy(self.glw.scene().sigMouseMoved, rateLimit=30, slot=self._mouse)
+        self.built = True
+
+    def build(self) -> None:
+        pass
+
+    def set_series(self, free: FreeSeries, plan: QueryPlan, gap_s: float) -> None:
+        self.plan = plan
+        self.gap_s = gap_s
+        self.free.load(free)
+        self.redraw()
+
+    def append(self, t: float, free: float, total: float, t_min: float) -> None:
+        self.free.append(t, free, total)
+        self.free.trim(t_min)
+        self.redraw()
+
+    def redraw(self) -> None:
+        self.free_curve.setData(self.free.t, self.free.free, connect="finite")
+        self.total_curve.setData(self.free.t, self.free.total, connect="finite")
+        top = np.nanmax(self.free.total) if np.isfinite(self.free.total).any() else 1
+        self.plot.setYRange(0, max(1.0, float(top)), padding=0.05)
+        last = self.free.last()
+        if last is None:
+            self.header.summary.setText("no data in this range")
+        else:
+            free, total = last
+            colour = FREE_COLOUR if free >= 1 else "#c62828"
+            self.header.summary.setText(
+                f"<span style='color:{colour}'><b>{free:g}</b> of {total:g} free</span> "
+                "at the last poll"
+            )
+
+    def _mouse(self, event: tuple[QPointF]) -> None:
+        pos = event[0]
+        if not self.plot.sceneBoundingRect().contains(pos):
+            self.line.hide()
+            return
+        x = self.plot.getViewBox().mapSceneToView(pos).x()
+        self.line.setPos(x)
+        self.line.show()
+        bucket = self.plan.bucket_s if self.plan else None
+        when = f"<b>{format_time(x, bucket)}</b>"
+        hit = value_at(self.free.t, self.free.free, x, self.gap_s)
+        if hit is None:
+            self.readout.setText(f"{when} · no data")
+        else:
+            i, free = hit
+            self.readout.setText(
+                f"{when} · free GPUs on all hosts: <b>{free:.3g}</b> of {self.free.total[i]:g}"
+            )
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,1 @@
+"""The tray icon, its menu and tooltip, and the window shown without a tray."""
