@@ -77,14 +77,17 @@ class SshSession:
 
     # -- public ------------------------------------------------------------------------------
 
-    def run(self, command: str, timeout_s: float) -> ExecResult:
-        """Run a constant command; connects (or reconnects) as needed. Raises SshFailure."""
+    def run(self, command: str, timeout_s: float, stdin: bytes = b"") -> ExecResult:
+        """Run a constant command; connects (or reconnects) as needed. Raises SshFailure.
+
+        Per-host values reach the remote side as `stdin` data, never inside `command`:
+        nothing from config or from a remote host is pasted into a shell string."""
         with self._lock:
             reused = self._alive()
             if not reused:
                 self._open()
             try:
-                return self._exec(command, timeout_s)
+                return self._exec(command, timeout_s, stdin)
             except _Lost as exc:
                 self._close_chain()
                 if not reused:
@@ -92,7 +95,7 @@ class SshSession:
                 log.info("%s: kept connection lost (%s); reconnecting", self.host.name, exc)
             self._open()
             try:
-                return self._exec(command, timeout_s)
+                return self._exec(command, timeout_s, stdin)
             except _Lost as exc:
                 self._close_chain()
                 raise SshFailure(exc.state, str(exc)) from None
@@ -259,7 +262,7 @@ class SshSession:
 
     # -- running -----------------------------------------------------------------------------
 
-    def _exec(self, command: str, timeout_s: float) -> ExecResult:
+    def _exec(self, command: str, timeout_s: float, stdin: bytes = b"") -> ExecResult:
         t = self._chain[-1]
         target = self._target
         assert target is not None
@@ -275,6 +278,9 @@ class SshSession:
         try:
             try:
                 chan.exec_command(command)
+                if stdin:
+                    chan.sendall(stdin)
+                chan.shutdown_write()
             except (SSHException, EOFError, OSError) as exc:
                 raise _Lost(HostState.UNREACHABLE, _lost(target, exc)) from None
             out, err = _drain(chan, deadline)
