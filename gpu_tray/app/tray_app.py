@@ -347,7 +347,7 @@ class TrayApp(QObject):
 
     def _autostart_done(self, enabled: bool) -> None:
         self._autostart = enabled
-        log.info("start at login: %s (%s)", "on" if enabled else "off", autostart.entry_path())
+        log.info("start at login: %s (%s)", "on" if enabled else "off", autostart.location())
         self.refresh_view()
 
     def reload_config(self) -> None:
