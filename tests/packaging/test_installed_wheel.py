@@ -188,6 +188,31 @@ def test_gpu_tray_status_demo_json(installed: Installed) -> None:
     assert 0 <= doc["free_gpus"] <= doc["total_gpus"]
 
 
+@pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is missing (Debian: pipx)")
+def test_pipx_installs_the_wheel_and_uninstalls_it(installed: Installed) -> None:
+    """What the README tells users to do, with pipx's folders in the test's tmp."""
+    home = installed.outside / "pipx"
+    env = dict(
+        installed.env,
+        PIPX_HOME=str(home / "venvs-home"),
+        PIPX_BIN_DIR=str(home / "bin"),
+        PIP_CACHE_DIR=pip_cache(),
+        PATH=f"{home / 'bin'}:/usr/bin:/bin",
+    )
+    checked(["pipx", "install", str(installed.wheel)], cwd=installed.outside, env=env)
+    done = checked(["gpu-tray", "--version"], cwd=installed.outside, env=env)
+    assert done.stdout == f"gpu-tray {gpu_tray.__version__}\n"
+    [python] = (home / "venvs-home" / "venvs" / "gpu-tray" / "bin").glob("python")
+    probe = "from gpu_tray.platform import resources; f = resources.icon(); print(f.path, f.origin, sep='\\n')"
+    done = checked([str(python), "-c", probe], cwd=installed.outside, env=env)
+    path, origin = done.stdout.splitlines()
+    assert origin == "installed package"
+    assert Path(path).is_relative_to(home / "venvs-home" / "venvs" / "gpu-tray")
+    checked(["pipx", "uninstall", "gpu-tray"], cwd=installed.outside, env=env)
+    assert not (home / "bin" / "gpu-tray").exists()
+    assert not (home / "venvs-home" / "venvs" / "gpu-tray").exists()
+
+
 @pytest.mark.desktop
 @pytest.mark.skipif(bool(missing_tools()), reason=f"desktop tools missing: {missing_tools()}")
 def test_the_tray_on_xvfb_loads_its_icon_from_the_installed_package(
