@@ -5,6 +5,9 @@ TEST_APT="openssh-server openssh-client gnome-keyring dbus dbus-x11 xvfb trayer 
  imagemagick xdotool x11-utils nftables iproute2 procps util-linux passwd \
  prometheus slurmctld slurmd slurm-client munge"
 apt_install $RUNTIME_APT $TEST_APT
+# tests/packaging: appstreamcli validates the AppStream metainfo; pipx installs the wheel.
+PACKAGING_APT="appstream pipx"
+apt_install $PACKAGING_APT
 make_venv "[test,bench]"
 cd "$ROOT"
 "$VENV/bin/ruff" check .

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QClipboard, QGuiApplication, QIcon
@@ -31,7 +30,8 @@ from gpu_tray.core.config_edit import add_watch, edit_config, remove_watch
 from gpu_tray.core.models import HostSnapshot
 from gpu_tray.core.rules import Firing, RuleEngine
 from gpu_tray.core.settings import Config, WatchSpec
-from gpu_tray.platform import autostart
+from gpu_tray.platform import autostart, resources
+from gpu_tray.platform.chain import notification_chain
 from gpu_tray.platform.notify import (
     BackendFactory,
     CallbackBackend,
@@ -48,8 +48,6 @@ from gpu_tray.ui.tray.view import TrayView
 
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-APP_ICON = RESOURCES / "gpu-tray.svg"
 #: Rules that fire this close together (one poll round of many hosts) make one notification.
 COALESCE_MS = 400
 #: Snapshots arriving this close together cost one repaint of icon, tooltip and window.
@@ -89,7 +87,8 @@ class TrayApp(QObject):
         self.poller = self._make_poller(probes)
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="gpu-tray-io")
         self._autostart = autostart_enabled
-        self.view = TrayView(self, window_icon=app_icon(), current_state=self.state)
+        self._icon_path = resources.icon_path()
+        self.view = TrayView(self, window_icon=app_icon(self._icon_path), current_state=self.state)
         self.notifier = Notifier(
             notifier_chain if notifier_chain is not None else self.default_chain()
         )
@@ -157,20 +156,18 @@ class TrayApp(QObject):
     def default_chain(self) -> list[tuple[str, BackendFactory]]:
         from gpu_tray.platform.freedesktop import FreedesktopBackend
 
-        icon = str(APP_ICON) if APP_ICON.exists() else ""
-        return [
-            (
-                "freedesktop",
-                lambda: FreedesktopBackend(self.notification_action.emit, app_icon=icon),
-            ),
-            (
-                "tray balloon",
-                lambda: CallbackBackend(
+        icon = self._icon_path
+        return notification_chain(
+            {
+                "freedesktop": lambda: FreedesktopBackend(
+                    self.notification_action.emit, app_icon=icon
+                ),
+                "tray balloon": lambda: CallbackBackend(
                     "tray balloon", self.balloon_requested.emit, lambda: self.view.tray_available
                 ),
-            ),
-            ("log", LogBackend),
-        ]
+                "log": LogBackend,
+            }
+        )
 
     def start(self) -> None:
         self.refresh_view()
@@ -350,7 +347,7 @@ class TrayApp(QObject):
 
     def _autostart_done(self, enabled: bool) -> None:
         self._autostart = enabled
-        log.info("start at login: %s (%s)", "on" if enabled else "off", autostart.entry_path())
+        log.info("start at login: %s (%s)", "on" if enabled else "off", autostart.location())
         self.refresh_view()
 
     def reload_config(self) -> None:
@@ -382,9 +379,14 @@ class TrayApp(QObject):
         QApplication.quit()
 
 
-def app_icon() -> QIcon:
-    icon = QIcon(str(APP_ICON)) if APP_ICON.exists() else QIcon()
-    if icon.isNull():
+def app_icon(path: str) -> QIcon:
+    """The shipped icon at `path` (platform/resources.py finds it), else a painted one."""
+    icon = QIcon(path) if path else QIcon()
+    if not icon.isNull() and not icon.pixmap(32, 32).isNull():
+        log.info("app icon loaded: %s", path)
+    else:
+        if path:
+            log.warning("could not load the app icon %s; drawing one instead", path)
         from gpu_tray.core.availability import ClusterSummary
         from gpu_tray.ui.tray.icon import paint_icon
 

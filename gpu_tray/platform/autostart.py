@@ -1,8 +1,14 @@
-"""Start at login: an XDG autostart entry, $XDG_CONFIG_HOME/autostart/gpu-tray.desktop.
+"""Start at login, with each operating system's own mechanism, chosen at call time:
 
-packaging/gpu-tray-autostart.desktop is the same entry for packagers; this
-module writes one whose Exec line starts the gpu-tray that is running now
-(the `gpu-tray` script on PATH, or this Python with `-m gpu_tray`).
+- Linux and the BSDs: an XDG autostart entry, $XDG_CONFIG_HOME/autostart/gpu-tray.desktop
+  (below; packaging/gpu-tray-autostart.desktop is the same entry for packagers);
+- macOS: a LaunchAgent plist (platform/launch_agent.py);
+- Windows: the per-user Run key, or a shortcut in the Startup folder
+  (platform/windows_startup.py).
+
+Each writes a command that starts the gpu-tray running now (the `gpu-tray` script,
+or this Python with `-m gpu_tray`). `platform` arguments take a `sys.platform` value
+(None: this machine's), so tests can ask for another system's behaviour.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from gpu_tray.platform import launch_agent, windows_startup
+from gpu_tray.platform.os_kind import OsKind, os_kind
 
 ENTRY_NAME = "gpu-tray.desktop"
 
@@ -40,8 +49,13 @@ def exec_quote(arg: str) -> str:
     return quoted.replace("\\", "\\\\")
 
 
-def launch_command() -> list[str]:
+def launch_command(platform: str | None = None) -> list[str]:
     """How to start this gpu-tray again at login."""
+    kind = os_kind(platform)
+    if kind is OsKind.MACOS:
+        return launch_agent.launch_command()
+    if kind is OsKind.WINDOWS:
+        return windows_startup.launch_command()
     script = shutil.which("gpu-tray")
     if script:
         return ["gpu-tray"] if Path(script).parent in _path_dirs() else [script]
@@ -71,7 +85,27 @@ def desktop_entry(command: Sequence[str], autostart: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def is_enabled() -> bool:
+def location(platform: str | None = None) -> str:
+    """Where the start-at-login setting lives, for the log."""
+    kind = os_kind(platform)
+    if kind is OsKind.MACOS:
+        return str(launch_agent.plist_path())
+    if kind is OsKind.WINDOWS:
+        return windows_startup.location()
+    return str(entry_path())
+
+
+def is_enabled(platform: str | None = None) -> bool:
+    """Whether gpu-tray starts at the next login."""
+    kind = os_kind(platform)
+    if kind is OsKind.MACOS:
+        return launch_agent.is_enabled()
+    if kind is OsKind.WINDOWS:
+        return windows_startup.is_enabled()
+    return _xdg_is_enabled()
+
+
+def _xdg_is_enabled() -> bool:
     """An entry exists and is not switched off (`Hidden=true` or GNOME's enabled=false)."""
     try:
         text = entry_path().read_text(encoding="utf-8")
@@ -85,8 +119,14 @@ def is_enabled() -> bool:
     return keys.get("Hidden") != "true" and keys.get("X-GNOME-Autostart-enabled") != "false"
 
 
-def enable(command: Sequence[str] | None = None) -> Path:
-    """Write the entry atomically. Returns its path."""
+def enable(command: Sequence[str] | None = None, platform: str | None = None) -> Path | str:
+    """Switch start at login on, with `command` (default: `launch_command()`).
+    Returns where: the file written, or the registry value on Windows."""
+    kind = os_kind(platform)
+    if kind is OsKind.MACOS:
+        return launch_agent.enable(command or launch_command(platform))
+    if kind is OsKind.WINDOWS:
+        return windows_startup.enable(command or launch_command(platform))
     path = entry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{ENTRY_NAME}.tmp")
@@ -95,14 +135,21 @@ def enable(command: Sequence[str] | None = None) -> Path:
     return path
 
 
-def disable() -> None:
-    with contextlib.suppress(FileNotFoundError):
-        entry_path().unlink()
-
-
-def set_enabled(enabled: bool) -> bool:
-    if enabled:
-        enable()
+def disable(platform: str | None = None) -> None:
+    kind = os_kind(platform)
+    if kind is OsKind.MACOS:
+        launch_agent.disable()
+    elif kind is OsKind.WINDOWS:
+        windows_startup.disable()
     else:
-        disable()
-    return is_enabled()
+        with contextlib.suppress(FileNotFoundError):
+            entry_path().unlink()
+
+
+def set_enabled(enabled: bool, platform: str | None = None) -> bool:
+    """Switch it on or off; returns what `is_enabled` says afterwards."""
+    if enabled:
+        enable(platform=platform)
+    else:
+        disable(platform)
+    return is_enabled(platform)
