@@ -253,6 +253,8 @@ def add_channel(doc: Document, name: str) -> bool:
     """Add `[[channels]] name = NAME` (nothing secret). False when it is already there."""
     if name in channel_names(doc):
         return False
+    if "channels" not in doc and doc.as_string().strip():
+        doc.add(tomlkit.nl())  # a blank line after whatever table came last
     t = tomlkit.table()
     t["name"] = name
     _append_spaced(_aot(doc, "channels"), t)
