@@ -119,6 +119,7 @@ def _observe(
     if seen.shown is None:
         return
     shown = seen.shown
+    log.debug("snapshot %s: %s", shown.name, shown.state.value)
     writer.submit(shown)
     if shown.state not in (HostState.OK, HostState.CONNECTING) and (
         previous is None or previous.state is not shown.state
