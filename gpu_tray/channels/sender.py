@@ -68,6 +68,8 @@ class ChannelSender:
         self._threads: dict[str, threading.Thread] = {}
         self._busy: dict[str, int] = {}  # messages queued or being tried, per channel
         self._idle = threading.Condition(self._lock)
+        self._retry = threading.Condition(self._lock)
+        self._retry_round = 0  # bumped by retry_now() and close(): ends every back-off wait
         #: (channel, title, delivered) for every message finished, in order.
         self.results: list[tuple[str, str, bool]] = []
 
@@ -93,10 +95,19 @@ class ChannelSender:
         with self._idle:
             return self._idle.wait_for(lambda: not any(self._busy.values()), timeout)
 
+    def retry_now(self) -> None:
+        """End every back-off wait: failed messages are tried again now (e.g. on the
+        tray's "Refresh now", or after the user fixed the network)."""
+        with self._retry:
+            self._retry_round += 1
+            self._retry.notify_all()
+
     def close(self, timeout: float = 10.0) -> None:
         """Stop retrying; what is queued gets one more try each, within `timeout`."""
         with self._lock:
             self._stopping.set()
+            self._retry_round += 1
+            self._retry.notify_all()
             queues = list(self._queues.values())
             threads = list(self._threads.values())
         for q in queues:
@@ -148,8 +159,12 @@ class ChannelSender:
             text = failing_text(channel, message.title, reason, delay)
             log.warning("%s (try %d of %d)", text, tries, len(self.retry_delays_s) + 1)
             self._status(channel, text)
-            if self._stopping.wait(delay):
-                continue  # shutting down: one last try, then give up
+            self._back_off(delay)
+
+    def _back_off(self, delay: float) -> None:
+        with self._retry:
+            start = self._retry_round
+            self._retry.wait_for(lambda: self._retry_round != start, delay)
 
     def _finish(self, channel: str, message: Message, ok: bool, text: str | None) -> None:
         with self._lock:

@@ -132,3 +132,16 @@ def test_close_cuts_the_back_off_short_with_one_last_try() -> None:
     sender.send("lab", B)  # after close: refused, not queued
     assert sender.wait_idle(1)
     assert len(script.calls) == 2
+
+
+def test_retry_now_ends_the_back_off() -> None:
+    bad = Delivery(False, "down")
+    script = Script({"json://lab/secret": [bad]})
+    sender = ChannelSender(urls, deliver=script, retry_delays_s=(3600,))
+    sender.send("lab", A)
+    while not script.calls:
+        threading.Event().wait(0.01)
+    sender.retry_now()
+    assert sender.wait_idle(5)
+    assert sender.results == [("lab", "GPU free on node3", True)]
+    sender.close(1)
