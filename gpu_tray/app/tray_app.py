@@ -343,11 +343,13 @@ class TrayApp(QObject):
         self.refresh_view()
 
     def add_watch(self, spec: WatchSpec) -> None:
-        self._change_watches(lambda doc: add_watch(doc, spec), [*self.engine.specs, spec])
+        # config.watch, not engine.specs: host_down rules live in the controller's
+        # HostEventEngine and must survive a toggle too.
+        self._change_watches(lambda doc: add_watch(doc, spec), [*self.config.watch, spec])
 
     def remove_watch(self, key: str) -> None:
         self._change_watches(
-            lambda doc: remove_watch(doc, key), [s for s in self.engine.specs if s.key != key]
+            lambda doc: remove_watch(doc, key), [s for s in self.config.watch if s.key != key]
         )
 
     def _change_watches(self, change, in_memory: list[WatchSpec]) -> None:
