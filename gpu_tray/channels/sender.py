@@ -31,18 +31,17 @@ DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (10.0, 30.0, 90.0, 270.0)
 
 
 def no_url_reason(name: str) -> str:
-    return (
-        f"no URL for it in the system keyring (store one with `gpu-tray channel add {name}` "
-        "or the Settings dialog)"
-    )
+    return f"no URL in the system keyring (add one: `gpu-tray channel add {name}`)"
 
 
-def failing_text(name: str, title: str, reason: str, retry_in_s: float) -> str:
-    return f'Channel {name}: "{title}" not delivered: {reason}; retrying in {retry_in_s:g} s'
+def failing_text(name: str, reason: str, retry_in_s: float) -> str:
+    """The menu's line while a channel fails (short: the menu is narrow; the log has the
+    message's title too)."""
+    return f"Channel {name}: not delivered: {reason}; retrying in {retry_in_s:g} s"
 
 
-def gave_up_text(name: str, title: str, reason: str, tries: int) -> str:
-    return f'Channel {name}: gave up on "{title}" after {tries} tries: {reason}'
+def gave_up_text(name: str, reason: str, tries: int) -> str:
+    return f"Channel {name}: gave up after {tries} tries: {reason}"
 
 
 class _Stop:
@@ -151,13 +150,15 @@ class ChannelSender:
                 return
             reason = result.reason or "unknown reason"
             if self._stopping.is_set() or tries > len(self.retry_delays_s):
-                text = gave_up_text(channel, message.title, reason, tries)
-                log.warning("%s", text)
+                text = gave_up_text(channel, reason, tries)
+                log.warning('%s ("%s")', text, message.title)
                 self._finish(channel, message, False, text)
                 return
             delay = self.retry_delays_s[tries - 1]
-            text = failing_text(channel, message.title, reason, delay)
-            log.warning("%s (try %d of %d)", text, tries, len(self.retry_delays_s) + 1)
+            text = failing_text(channel, reason, delay)
+            log.warning(
+                '%s ("%s", try %d of %d)', text, message.title, tries, len(self.retry_delays_s) + 1
+            )
             self._status(channel, text)
             self._back_off(delay)
 

@@ -15,7 +15,5 @@ def test_channels_import_no_qt_and_no_app_or_ui() -> None:
     for name in mine:
         outside = imports_of(name, known[name], known)
         assert not [m for m in outside if m.split(".")[0] in QT], name
-        assert not [
-            m for m in edges[name] if m.startswith(("gpu_tray.ui", "gpu_tray.app"))
-        ], name
+        assert not [m for m in edges[name] if m.startswith(("gpu_tray.ui", "gpu_tray.app"))], name
     assert (PACKAGE / "channels" / "__init__.py").exists()
