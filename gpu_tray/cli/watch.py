@@ -73,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     if not probes:
         raise Usage(f"{config.path}: no [[hosts]] or [[sources]] to poll")
     controller = TrayController(_Loaded(config))
+    if config.channels and (status := secrets.status()).message:
+        # Channel URLs live in the keyring: say now, not at the first message, that they
+        # cannot be read (a headless server without a Secret Service).
+        log.warning("%s: channels will not be reachable", status.message)
     channels = ChannelStore(secrets)
     sender = ChannelSender(channels.url)
     writer = HistoryWriter(history_path(demo=config.demo), config.thresholds_for)
