@@ -4,6 +4,7 @@
         -> queued Qt signal -> GUI thread: TrayController (join per host, rules, state)
            -> icon, tooltip, menu; `snapshot_shown` -> history writer (its own thread)
         -> firings of one poll merged -> Notifier (its own thread) -> D-Bus / balloon / log
+                                      -> ChannelSender (a thread per channel) -> Apprise
 
 Everything decided lives in the Qt-free `TrayController`; this class owns the
 threads, timers and widgets and moves the controller's results onto them.
@@ -25,6 +26,8 @@ from PySide6.QtGui import QClipboard, QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from gpu_tray.app.config_loading import LoadedConfig, build_app_probes, load_app_config
+from gpu_tray.channels.routing import Routed
+from gpu_tray.channels.sender import ChannelSender
 from gpu_tray.core.config import ConfigError
 from gpu_tray.core.config_edit import add_watch, edit_config, remove_watch
 from gpu_tray.core.models import HostSnapshot
@@ -69,6 +72,8 @@ class TrayApp(QObject):
     notification_action = Signal(object, str)
     balloon_requested = Signal(object)
     io_done = Signal(object)
+    #: (channel name, a line for the menu or None): from a channel's thread to ours.
+    channel_status = Signal(str, object)
 
     def __init__(
         self,
@@ -79,6 +84,7 @@ class TrayApp(QObject):
         notifier_chain: Sequence[tuple[str, BackendFactory]] | None = None,
         clock: Callable[[], float] = time.time,
         autostart_enabled: bool | None = None,
+        channel_urls: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.controller = TrayController(loaded, notes=notes, clock=clock)
@@ -93,6 +99,11 @@ class TrayApp(QObject):
             notifier_chain if notifier_chain is not None else self.default_chain()
         )
         self._pending: list[Firing] = []
+        # Made on the first message for a channel: most users have none. `channel_urls`
+        # (tests) stands in for the keyring.
+        self._channel_urls = channel_urls
+        self._channels: ChannelSender | None = None
+        self.channel_status.connect(self._on_channel_status)
         self._flush = QTimer(self, singleShot=True, interval=COALESCE_MS)
         self._flush.timeout.connect(self._flush_notifications)
         self._repaint = QTimer(self, singleShot=True, interval=VIEW_REFRESH_MS)
@@ -183,6 +194,8 @@ class TrayApp(QObject):
         self.view.stop()
         self.poller.stop(timeout=timeout)
         self.notifier.close(timeout)
+        if self._channels is not None:
+            self._channels.close(timeout)
         self._io.shutdown(wait=False, cancel_futures=True)
 
     # -- snapshots ------------------------------------------------------------------------
@@ -227,6 +240,10 @@ class TrayApp(QObject):
             self._pending.extend(seen.firings)
             if not self._flush.isActive():
                 self._flush.start()
+        if seen.events:
+            for e in seen.events:
+                log.info("host event: %s: %s", e.spec.key, e.body)
+            self._dispatch(self.controller.route((), seen.events))
         if not self._repaint.isActive():
             self._repaint.start()
 
@@ -253,8 +270,37 @@ class TrayApp(QObject):
     def _flush_notifications(self) -> None:
         firings, self._pending = self._pending, []
         if firings:
+            self._dispatch(self.controller.route(firings))
+
+    def _dispatch(self, routed: Routed) -> None:
+        """The desktop gets what its rules list it for; each channel its own message.
+        Both only queue: the notifier and the channels have their own threads."""
+        if routed.desktop_firings:
             history = self.view.on_history is not None
-            self.notifier.notify(self.controller.notification(firings, history=history))
+            self.notifier.notify(
+                self.controller.notification(routed.desktop_firings, history=history)
+            )
+        for event in routed.desktop_events:
+            self.notifier.notify(self.controller.event_notification(event))
+        for name, message in routed.channels:
+            log.info('sending "%s" to channel %s', message.title, name)
+            self.channels.send(name, message)
+
+    @property
+    def channels(self) -> ChannelSender:
+        if self._channels is None:
+            urls = self._channel_urls
+            if urls is None:
+                from gpu_tray.channels.store import ChannelStore
+                from gpu_tray.credentials.keyring_store import default_store
+
+                urls = ChannelStore(default_store()).url
+            self._channels = ChannelSender(urls, on_status=self.channel_status.emit)
+        return self._channels
+
+    def _on_channel_status(self, name: str, text: str | None) -> None:
+        """A channel failing (or fine again): a line at the top of the menu."""
+        self.set_note(f"channel:{name}", text)
 
     def _on_action(self, note: Notification, key: str) -> None:
         firings: tuple[Firing, ...] = note.payload or ()
@@ -278,6 +324,8 @@ class TrayApp(QObject):
 
     def refresh_now(self) -> None:
         self.poller.refresh_now()
+        if self._channels is not None:
+            self._channels.retry_now()
 
     def set_paused(self, paused: bool) -> None:
         self.poller.set_paused(paused)
@@ -292,11 +340,13 @@ class TrayApp(QObject):
         self.refresh_view()
 
     def add_watch(self, spec: WatchSpec) -> None:
-        self._change_watches(lambda doc: add_watch(doc, spec), [*self.engine.specs, spec])
+        # config.watch, not engine.specs: host_down rules live in the controller's
+        # HostEventEngine and must survive a toggle too.
+        self._change_watches(lambda doc: add_watch(doc, spec), [*self.config.watch, spec])
 
     def remove_watch(self, key: str) -> None:
         self._change_watches(
-            lambda doc: remove_watch(doc, key), [s for s in self.engine.specs if s.key != key]
+            lambda doc: remove_watch(doc, key), [s for s in self.config.watch if s.key != key]
         )
 
     def _change_watches(self, change, in_memory: list[WatchSpec]) -> None:

@@ -146,6 +146,7 @@ class Wiring(QObject):
             set_start_at_login=self.app.set_autostart,
         )
         dialog.saved.connect(lambda _config: self.app.reload_config())
+        dialog.channelsChanged.connect(lambda _config: self.app.reload_config())
         dialog.reconnectRequested.connect(self._reconnect)
         dialog.finished.connect(self._settings_closed)
         self.settings = dialog

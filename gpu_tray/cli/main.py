@@ -13,7 +13,16 @@ from gpu_tray.cli.common import EXIT_USAGE, Usage, add_common_options
 
 #: Each lives in `gpu_tray/cli/NAME.py`, exposing add_parser(subparsers) and run(args) -> int.
 #: Adding a command is adding a module and its name here.
-COMMANDS: tuple[str, ...] = ("status", "wait", "history", "hosts", "password", "trust")
+COMMANDS: tuple[str, ...] = (
+    "status",
+    "wait",
+    "history",
+    "hosts",
+    "password",
+    "trust",
+    "channel",
+    "watch",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

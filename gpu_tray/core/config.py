@@ -16,6 +16,10 @@ from typing import Any
 import platformdirs
 
 from gpu_tray.core.settings import (
+    DEFAULT_CHANNELS,
+    DEFAULT_DOWN_AFTER_S,
+    DESKTOP,
+    ChannelConfig,
     Config,
     FreeThresholds,
     HostConfig,
@@ -29,6 +33,22 @@ ENV_CONFIG = "GPU_TRAY_CONFIG"
 
 _SECRET_WORDS = ("password", "passphrase", "secret", "token")
 _NAME_OK = re.compile(r"^[A-Za-z0-9._@:%+\-]+$")
+_CHANNEL_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+_EVENTS = ("host_down",)
+#: Keys of a free-GPU rule that mean nothing to a rule about an event.
+_GPU_RULE_KEYS = ("gpu", "count", "model", "min_free_memory_mib")
+
+
+def check_channel_name(value: str) -> str | None:
+    """None when `value` can name a [[channels]] entry, else the problem in words."""
+    if value == DESKTOP:
+        return f'"{DESKTOP}" is the desktop\'s own channel: pick another name'
+    if not _CHANNEL_NAME_OK.match(value):
+        return (
+            f"{value!r} is not a channel name (letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 64)"
+        )
+    return None
 
 
 def default_config_path() -> Path:
@@ -133,7 +153,12 @@ class _Validator:
     def config(self) -> Config:
         d = self.data
         self._refuse_secrets(d, "", None)
-        self._known(d, "", None, {"poll_interval_s", "free", "hosts", "sources", "notify", "watch"})
+        self._known(
+            d,
+            "",
+            None,
+            {"poll_interval_s", "free", "hosts", "sources", "notify", "watch", "channels"},
+        )
         interval = self._number(d, "", None, "poll_interval_s", 10.0, minimum=1.0)
         free = self._free(d.get("free", {}), "free", None)
         hosts = tuple(self._host(h, i) for i, h in enumerate(self._array(d, "hosts")))
@@ -143,7 +168,14 @@ class _Validator:
                 raise self.fail("hosts", i, "name", f"duplicate host name {name!r}")
         sources = tuple(self._source(s, i) for i, s in enumerate(self._array(d, "sources")))
         notify = self._notify(d.get("notify", {}))
-        watch = tuple(self._watch(w, i) for i, w in enumerate(self._array(d, "watch")))
+        channels = tuple(self._channel(c, i) for i, c in enumerate(self._array(d, "channels")))
+        channel_names = [c.name for c in channels]
+        for i, name in enumerate(channel_names):
+            if name in channel_names[:i]:
+                raise self.fail("channels", i, "name", f"duplicate channel name {name!r}")
+        watch = tuple(
+            self._watch(w, i, channel_names) for i, w in enumerate(self._array(d, "watch"))
+        )
         return Config(
             poll_interval_s=interval,
             free=free,
@@ -151,6 +183,7 @@ class _Validator:
             sources=sources,
             notify=notify,
             watch=watch,
+            channels=channels,
             path=self.path,
         )
 
@@ -370,9 +403,56 @@ class _Validator:
             sound=sound,
         )
 
-    def _watch(self, w: Mapping[str, Any], i: int) -> WatchSpec:
+    def _channel(self, c: Mapping[str, Any], i: int) -> ChannelConfig:
+        t = "channels"
+        if "url" in c:
+            raise self.fail(
+                t,
+                i,
+                "url",
+                "a channel's URL is a secret and never goes in config.toml; store it in the "
+                "system keyring with `gpu-tray channel add NAME` or the Settings dialog",
+            )
+        self._known(c, t, i, {"name"})
+        if "name" not in c:
+            raise self.fail(t, i, None, "every [[channels]] needs a name")
+        return ChannelConfig(name=self._str(c, t, i, "name", check_channel_name) or "")
+
+    def _watch(self, w: Mapping[str, Any], i: int, channel_names: list[str]) -> WatchSpec:
         t = "watch"
-        self._known(w, t, i, {"host", "gpu", "count", "model", "min_free_memory_mib"})
+        self._known(
+            w,
+            t,
+            i,
+            {
+                "host",
+                "gpu",
+                "count",
+                "model",
+                "min_free_memory_mib",
+                "channels",
+                "event",
+                "down_after_s",
+            },
+        )
+        channels = self._watch_channels(w, i, channel_names)
+        event = w.get("event")
+        if event is not None and event not in _EVENTS:
+            raise self.fail(t, i, "event", f'must be "host_down", got {_show(event)}')
+        if event is not None:
+            for key in _GPU_RULE_KEYS:
+                if key in w:
+                    raise self.fail(t, i, key, f'is not used with event = "{event}"')
+            return WatchSpec(
+                host=self._str(w, t, i, "host"),
+                channels=channels,
+                event=event,
+                down_after_s=self._number(
+                    w, t, i, "down_after_s", DEFAULT_DOWN_AFTER_S, minimum=1.0
+                ),
+            )
+        if "down_after_s" in w:
+            raise self.fail(t, i, "down_after_s", 'is only used with event = "host_down"')
         gpu = self._int(w, t, i, "gpu", None, 0)
         host = self._str(w, t, i, "host")
         if gpu is not None and host is None:
@@ -383,7 +463,38 @@ class _Validator:
             count=self._int(w, t, i, "count", 1, 1) or 1,
             model=self._str(w, t, i, "model"),
             min_free_memory_mib=self._int(w, t, i, "min_free_memory_mib", None, 0),
+            channels=channels,
         )
+
+    def _watch_channels(
+        self, w: Mapping[str, Any], i: int, channel_names: list[str]
+    ) -> tuple[str, ...]:
+        value = w.get("channels")
+        if value is None:
+            return DEFAULT_CHANNELS
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and v for v in value)
+        ):
+            raise self.fail(
+                "watch",
+                i,
+                "channels",
+                'must be a list of channel names like ["desktop", "lab-slack"], '
+                f"got {_show(value)}",
+            )
+        known = [DESKTOP, *channel_names]
+        for name in value:
+            if name not in known:
+                raise self.fail(
+                    "watch",
+                    i,
+                    "channels",
+                    f"unknown channel {name!r} (known: {', '.join(known)}; add one with "
+                    "`gpu-tray channel add NAME`)",
+                )
+        return tuple(dict.fromkeys(value))
 
 
 _PROMETHEUS_OPTIONS = ("auth", "username", "timeout_s", "stale_after_s", "host_label", "ca_file")

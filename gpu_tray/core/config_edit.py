@@ -20,7 +20,14 @@ import tomlkit
 from tomlkit.items import AoT, Table
 
 from gpu_tray.core.config import ConfigError, parse_config
-from gpu_tray.core.settings import Config, FreeThresholds, HostConfig, WatchSpec
+from gpu_tray.core.settings import (
+    DEFAULT_CHANNELS,
+    DEFAULT_DOWN_AFTER_S,
+    Config,
+    FreeThresholds,
+    HostConfig,
+    WatchSpec,
+)
 
 Document = tomlkit.TOMLDocument
 
@@ -165,6 +172,15 @@ def move_host(doc: Document, name: str, new_index: int) -> None:
 
 def watch_table(spec: WatchSpec) -> Table:
     t = tomlkit.table()
+    if spec.event is not None:
+        t["event"] = spec.event
+        if spec.host is not None:
+            t["host"] = spec.host
+        if spec.down_after_s != DEFAULT_DOWN_AFTER_S:
+            t["down_after_s"] = spec.down_after_s
+        if spec.channels != DEFAULT_CHANNELS:
+            t["channels"] = list(spec.channels)
+        return t
     if spec.host is not None:
         t["host"] = spec.host
     if spec.gpu is not None:
@@ -174,16 +190,22 @@ def watch_table(spec: WatchSpec) -> Table:
         t["model"] = spec.model
     if spec.min_free_memory_mib is not None:
         t["min_free_memory_mib"] = spec.min_free_memory_mib
+    if spec.channels != DEFAULT_CHANNELS:
+        t["channels"] = list(spec.channels)
     return t
 
 
 def _spec_of(table: Table) -> WatchSpec:
+    channels = table.get("channels")
     return WatchSpec(
         host=table.get("host"),
         gpu=table.get("gpu"),
         count=int(table.get("count", 1)),
         model=table.get("model"),
         min_free_memory_mib=table.get("min_free_memory_mib"),
+        channels=tuple(dict.fromkeys(channels)) if channels else DEFAULT_CHANNELS,
+        event=table.get("event"),
+        down_after_s=float(table.get("down_after_s", DEFAULT_DOWN_AFTER_S)),
     )
 
 
@@ -219,3 +241,49 @@ def set_value(doc: Document, table: str | None, key: str, value: object) -> None
 def set_free(doc: Document, free: FreeThresholds) -> None:
     set_value(doc, "free", "max_memory_mib", free.max_memory_mib)
     set_value(doc, "free", "max_utilization_pct", free.max_utilization_pct)
+
+
+def channel_names(doc: Document) -> list[str]:
+    if "channels" not in doc:
+        return []
+    return [str(t.get("name")) for t in _aot(doc, "channels")]
+
+
+def add_channel(doc: Document, name: str) -> bool:
+    """Add `[[channels]] name = NAME` (nothing secret). False when it is already there."""
+    if name in channel_names(doc):
+        return False
+    if "channels" not in doc and doc.as_string().strip():
+        doc.add(tomlkit.nl())  # a blank line after whatever table came last
+    t = tomlkit.table()
+    t["name"] = name
+    _append_spaced(_aot(doc, "channels"), t)
+    return True
+
+
+def remove_channel(doc: Document, name: str) -> tuple[bool, int]:
+    """Remove the channel and its name from every rule. A rule left with no channel at
+    all could never tell anyone: it goes too. Returns (found, rules removed)."""
+    found = False
+    if "channels" in doc:
+        tables = _aot(doc, "channels")
+        for i in reversed(range(len(tables))):
+            if tables[i].get("name") == name:
+                del tables[i]
+                found = True
+        _drop_if_empty(doc, "channels")
+    dropped = 0
+    if "watch" in doc:
+        rules = _aot(doc, "watch")
+        for i in reversed(range(len(rules))):
+            names = rules[i].get("channels")
+            if names is None or name not in names:
+                continue
+            left = [n for n in names if n != name]
+            if left:
+                rules[i]["channels"] = left
+            else:
+                del rules[i]
+                dropped += 1
+        _drop_if_empty(doc, "watch")
+    return found, dropped

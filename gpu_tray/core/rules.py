@@ -263,6 +263,8 @@ class RuleEngine:
         old = self._rules
         self._rules = {}
         for spec in specs:
+            if spec.event is not None:
+                continue  # a rule about hosts: `host_events.HostEventEngine` keeps it
             self._rules.setdefault(spec.key, old.get(spec.key) or _RuleState(spec))
 
     def forget_host(self, host: str) -> None:

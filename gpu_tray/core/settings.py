@@ -12,6 +12,12 @@ DEFAULT_POLL_INTERVAL_S = 10.0
 DEFAULT_MAX_MEMORY_MIB = 512
 DEFAULT_MAX_UTILIZATION_PCT = 10
 DEFAULT_CONFIRM_POLLS = 2
+DEFAULT_DOWN_AFTER_S = 60.0
+#: Where a rule's firing goes when `channels` is not given: the desktop only.
+DESKTOP = "desktop"
+DEFAULT_CHANNELS: tuple[str, ...] = (DESKTOP,)
+#: `[[watch]] event = ...`: rules about hosts rather than free GPUs.
+WatchEvent = Literal["host_down"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +57,28 @@ class NotifyConfig:
 
 @dataclass(frozen=True, slots=True)
 class WatchSpec:
-    """A watch rule as written in config.toml. The state machine is in `rules.py`."""
+    """A watch rule as written in config.toml. The state machine is in `rules.py`
+    (free GPUs) and `host_events.py` (`event = "host_down"`)."""
 
     host: str | None = None
     gpu: int | None = None
     count: int = 1
     model: str | None = None
     min_free_memory_mib: int | None = None
+    #: Where a firing goes: "desktop" and/or [[channels]] names.
+    channels: tuple[str, ...] = DEFAULT_CHANNELS
+    #: None: a free-GPU rule; "host_down": a host failing for `down_after_s`.
+    event: WatchEvent | None = None
+    down_after_s: float = DEFAULT_DOWN_AFTER_S
+
+    @property
+    def to_desktop(self) -> bool:
+        return DESKTOP in self.channels
+
+    @property
+    def named_channels(self) -> tuple[str, ...]:
+        """The [[channels]] this rule sends to (everything but "desktop")."""
+        return tuple(c for c in self.channels if c != DESKTOP)
 
     @property
     def scope(self) -> Literal["gpu", "host", "cluster"]:
@@ -69,12 +90,27 @@ class WatchSpec:
 
     @property
     def key(self) -> str:
-        """Stable identity, used for snooze and menu toggles."""
-        return (
-            f"host={self.host or '*'};gpu={'*' if self.gpu is None else self.gpu};"
-            f"count={self.count};model={self.model or '*'};"
-            f"mem={self.min_free_memory_mib or 0}"
-        )
+        """Stable identity, used for snooze and menu toggles. Rules written before
+        channels and events existed keep the key they had."""
+        if self.event is not None:
+            key = f"event={self.event};host={self.host or '*'};after={self.down_after_s:g}"
+        else:
+            key = (
+                f"host={self.host or '*'};gpu={'*' if self.gpu is None else self.gpu};"
+                f"count={self.count};model={self.model or '*'};"
+                f"mem={self.min_free_memory_mib or 0}"
+            )
+        if self.channels != DEFAULT_CHANNELS:
+            key += f";channels={','.join(self.channels)}"
+        return key
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """`[[channels]] name = "..."`: the Apprise URL is a secret and lives in the keyring
+    (account `channel:NAME`), never here."""
+
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +121,7 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     watch: tuple[WatchSpec, ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
     path: Path | None = None  # where it was loaded from; None for the built-in demo
     demo: bool = False
 

@@ -318,7 +318,16 @@ class SecretStore:
 
     def set_secret(self, request: SecretRequest, secret: str) -> SaveResult:
         """Store the answer to `request` (or any password/passphrase it names)."""
-        account = request.account
+        return self.set_account(request.account, secret, request.what)
+
+    def forget(self, request: SecretRequest) -> bool:
+        """Remove the secret `request` names, from the keyring and from this session.
+        True when there was one."""
+        return self.forget_account(request.account, request.what)
+
+    def set_account(self, account: str, secret: str, what: str) -> SaveResult:
+        """Store `secret` under `account` (e.g. `channel:NAME`); `what` names it in the log
+        ("the URL of channel lab-slack"), never the secret itself."""
         with self._lock:
             self._rejected.pop(account, None)
         backend = self._usable()
@@ -333,17 +342,16 @@ class SecretStore:
                 self._succeeded()
                 with self._lock:
                     self._session.pop(account, None)
-                log.info("saved %s in the keyring", request.what)
+                log.info("saved %s in the keyring", what)
                 return SaveResult(True, f"Saved in the system keyring ({self._status.backend}).")
         with self._lock:
             self._session[account] = secret
-        log.info("keeping %s for this session only", request.what)
+        log.info("keeping %s for this session only", what)
         return SaveResult(False, self._status.message or NO_KEYRING_MESSAGE)
 
-    def forget(self, request: SecretRequest) -> bool:
-        """Remove the secret `request` names, from the keyring and from this session.
+    def forget_account(self, account: str, what: str) -> bool:
+        """Remove the secret under `account`, from the keyring and from this session.
         True when there was one."""
-        account = request.account
         with self._lock:
             had = self._session.pop(account, None) is not None
             self._rejected.pop(account, None)
@@ -370,7 +378,7 @@ class SecretStore:
             return had
         self._succeeded()
         if removed:
-            log.info("forgot %s", request.what)
+            log.info("forgot %s", what)
         return had or removed
 
     # -- the SSH source says a secret was wrong or missing (worker threads) ---------------

@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+from gpu_tray.channels.routing import Routed, route
 from gpu_tray.core.availability import summarize
+from gpu_tray.core.host_events import HostEvent, HostEventEngine
 from gpu_tray.core.join import SCHEDULER_SOURCES, join_snapshots, short_name
 from gpu_tray.core.models import HostSnapshot
 from gpu_tray.core.rules import Firing, RuleEngine, notification_text, ssh_args
@@ -46,6 +48,8 @@ class Observed:
     #: Set when the host's key is unknown or changed and this fingerprint was not
     #: shown to the user yet: the trust dialog should open for it.
     review_key: HostSnapshot | None = None
+    #: `event = "host_down"` rules this snapshot set off (a host down, or back up).
+    events: tuple[HostEvent, ...] = ()
 
 
 class TrayController:
@@ -77,6 +81,9 @@ class TrayController:
             clock=clock,
             ssh_args_for=lambda host: self._ssh_args.get(host, [host]),
         )
+        self.events = HostEventEngine(
+            self.config.watch, self.config.notify.confirm_polls, clock=clock
+        )
 
     def thresholds_for(self, host: str) -> FreeThresholds:
         return self.config.thresholds_for(host)
@@ -94,7 +101,12 @@ class TrayController:
         if key is not None and self._host_keys_shown.get(shown.name) != key.fingerprint:
             self._host_keys_shown[shown.name] = key.fingerprint
             review = shown
-        return Observed(shown, tuple(self.engine.observe(shown)), review)
+        return Observed(
+            shown,
+            tuple(self.engine.observe(shown)),
+            review,
+            tuple(self.events.observe(shown)),
+        )
 
     def _take(self, snap: HostSnapshot) -> HostSnapshot | None:
         key = (snap.source, snap.name)
@@ -122,6 +134,7 @@ class TrayController:
         if not any(n == name for _, n in self._raw):
             self.latest.pop(name, None)
             self.engine.forget_host(name)
+            self.events.forget_host(name)
 
     def any_stale(self) -> bool:
         return any(s.stale for s in self.latest.values())
@@ -167,6 +180,16 @@ class TrayController:
         actions.append(("snooze", "Snooze 1 h"))
         return tuple(actions)
 
+    @staticmethod
+    def route(firings: Sequence[Firing], events: Sequence[HostEvent] = ()) -> Routed:
+        """What goes to the desktop and what to each channel: each rule's `channels`."""
+        return route(firings, events)
+
+    def event_notification(self, event: HostEvent) -> Notification:
+        """A desktop notification for a host going down or coming back (no actions:
+        there is no command to copy)."""
+        return Notification(event.summary, event.body, (), sound=self.config.notify.sound)
+
     def notification(self, firings: Sequence[Firing], *, history: bool) -> Notification:
         """One notification for the firings of one poll round."""
         summary, body = notification_text(firings)
@@ -191,12 +214,14 @@ class TrayController:
     def apply_watches(self, specs: Sequence[WatchSpec]) -> None:
         self.config = replace(self.config, watch=tuple(specs))
         self.engine.set_specs(specs)
+        self.events.set_specs(specs)
 
     def watches_saved(self, saved: Config) -> None:
         """config.toml now holds `saved`'s rules: take its watch and notify settings."""
         self.problem = None
         self.config = replace(self.config, watch=saved.watch, notify=saved.notify)
         self.engine.confirm_polls = saved.notify.confirm_polls
+        self.events.confirm_polls = saved.notify.confirm_polls
         self.apply_watches(saved.watch)
 
     # -- reload ---------------------------------------------------------------------------
@@ -209,8 +234,11 @@ class TrayController:
         self._ssh_args = {h.name: ssh_args(h) for h in self.config.hosts}
         self.engine.set_specs(self.config.watch)
         self.engine.confirm_polls = self.config.notify.confirm_polls
+        self.events.set_specs(self.config.watch)
+        self.events.confirm_polls = self.config.notify.confirm_polls
         for name in self.latest:
             self.engine.forget_host(name)
+            self.events.forget_host(name)
         self.latest.clear()
         self._raw.clear()
         self._by_short.clear()

@@ -51,6 +51,44 @@ proxy_jump = "bastion"
 free = { max_memory_mib = 1024, max_utilization_pct = 5 }
 """
 
+CHANNELS_CONFIG = CONFIG + """
+[[channels]]
+name = "lab-slack"
+
+[[channels]]
+name = "phone"
+
+[[channels]]
+name = "team-mail"
+
+[[watch]]
+event = "host_down"
+channels = ["desktop", "lab-slack"]
+"""
+
+
+class MemoryKeyring:
+    """An in-memory keyring backend with two channel URLs stored (not the real one: the
+    screenshot shows the page, the keyring is tested elsewhere)."""
+
+    name = "SecretService Keyring"
+
+    def __init__(self) -> None:
+        self.items = {
+            ("gpu-tray", "channel:lab-slack"): "slack://T0/B0/X0",
+            ("gpu-tray", "channel:phone"): "ntfy://ntfy.sh/lab-gpus",
+        }
+
+    def get_password(self, service: str, account: str) -> str | None:
+        return self.items.get((service, account))
+
+    def set_password(self, service: str, account: str, secret: str) -> None:
+        self.items[(service, account)] = secret
+
+    def delete_password(self, service: str, account: str) -> None:
+        self.items.pop((service, account), None)
+
+
 KEY = HostKeyInfo(
     host_id="[10.0.0.3]:2222",
     key_type="ssh-ed25519",
@@ -105,12 +143,26 @@ def main(out: Path) -> int:
         ok=False,
     )
     first_run = FirstRunDialog(work / "new-config.toml", ssh_config_path=ssh_config)
+    channels_path = work / "channels-config.toml"
+    channels_path.write_text(CHANNELS_CONFIG)
+    with_channels = SettingsDialog(
+        parse_config(CHANNELS_CONFIG, channels_path),
+        channels_path,
+        SecretStore(MemoryKeyring()),
+    )
+    with_channels.tabs.setCurrentWidget(with_channels.channels_page)
+    page = with_channels.channels_page
 
     def shoot() -> None:
         grab(settings, "settings-hosts.png")
         settings.tabs.setCurrentIndex(1)
         grab(settings, "settings-polling.png")
         settings.close()
+        page.list.setCurrentRow(1)
+        page.url.setText("ntfy://ntfy.sh/lab-gpus-2")
+        page._say("Delivered a test message to phone.", ok=True)
+        grab(with_channels, "settings-channels.png")
+        with_channels.close()
         grab(TrustDialog("node3", KEY), "trust-unknown.png")
         grab(TrustDialog("node3", CHANGED), "trust-changed.png")
         first_run.checklist.set_checked("gpu-node1")
@@ -123,7 +175,8 @@ def main(out: Path) -> int:
         app.quit()
 
     def when_loaded() -> None:
-        if first_run.checklist.is_loaded:
+        looked_up = page.list.count() and page.list.item(0).text().endswith(")")
+        if first_run.checklist.is_loaded and looked_up:
             shoot()
         else:
             QTimer.singleShot(50, when_loaded)

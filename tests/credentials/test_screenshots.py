@@ -20,6 +20,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 SHOTS = (
     "settings-hosts.png",
     "settings-polling.png",
+    "settings-channels.png",
     "trust-unknown.png",
     "trust-changed.png",
     "first-run.png",

@@ -36,7 +36,7 @@ def make_app_fixture(qapp, tmp_path: Path):
     apps: list[TrayApp] = []
 
     def make(
-        config_text: str | None = CONFIG, probes=(), demo: bool = False
+        config_text: str | None = CONFIG, probes=(), demo: bool = False, channel_urls=None
     ) -> tuple[TrayApp, Recording]:
         path = tmp_path / "config.toml"
         if config_text is not None:
@@ -50,6 +50,7 @@ def make_app_fixture(qapp, tmp_path: Path):
             list(probes),
             notifier_chain=[("recording", lambda: rec)],
             autostart_enabled=False,
+            channel_urls=channel_urls,
         )
         apps.append(app)
         app.start()

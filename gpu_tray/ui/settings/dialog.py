@@ -74,6 +74,8 @@ class _Row:
 
 class SettingsDialog(QDialog):
     saved = Signal(object)  # the Config just written
+    #: config.toml changed on the Channels page (written at once, before any Save).
+    channelsChanged = Signal(object)
     reconnectRequested = Signal(str)  # a [[hosts]] name whose credentials or trust changed
     _keyringStatus = Signal(object)  # from the store's thread to ours
 
@@ -111,6 +113,12 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._hosts_tab(), "Hosts")
         self.tabs.addTab(self._general_tab(), "Polling && notifications")
+        from gpu_tray.channels.store import ChannelStore
+        from gpu_tray.ui.settings.channels_page import ChannelsPage
+
+        self.channels_page = ChannelsPage(config, config_path, ChannelStore(store))
+        self.channels_page.changed.connect(self.channelsChanged.emit)
+        self.tabs.addTab(self.channels_page, "Channels")
         layout.addWidget(self.tabs, 1)
         self.keyring_banner = QLabel()
         self.keyring_banner.setObjectName("keyring_banner")
