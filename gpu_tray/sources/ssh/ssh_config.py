@@ -72,6 +72,10 @@ class Origin:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
+#: The origin of a host name that no HostName changed: the name itself.
+NAME_GIVEN = Origin("")
+
+
 @dataclass(frozen=True, slots=True)
 class Value:
     args: tuple[str, ...]  # the words, unquoted, comment dropped
@@ -149,7 +153,7 @@ class SshConfig:
         canon = opts.values.get("canonicalizehostname")
         if first.want_final or (canon is not None and ascii_lower(canon.first) != "no"):
             # ssh's second pass: Host and Match host now see the final name.
-            origin = hostname.origin if hostname is not None else Origin("(the name given)")
+            origin = hostname.origin if hostname is not None else NAME_GIVEN
             opts.values["hostname"] = Value((opts.hostname,), opts.hostname, origin)
             _Pass(self, opts, texts, opts.hostname, host_arg, True, first.local_user).run()
         return opts
@@ -191,11 +195,12 @@ class SshConfig:
         if path in cache:
             return cache[path]
         if at is None and self.text is not None:
-            lines = self.text.splitlines()
+            lines = self.text.split("\n")
         else:
             try:
-                with open(path, encoding="utf-8") as f:
-                    lines = f.read().splitlines()
+                # Lines end at \n only, as for ssh's getline(): a lone \r is whitespace.
+                with open(path, encoding="utf-8", newline="") as f:
+                    lines = f.read().split("\n")
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 lines = []
             except (OSError, UnicodeDecodeError, ValueError) as exc:

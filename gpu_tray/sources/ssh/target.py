@@ -22,6 +22,7 @@ from gpu_tray.sources.ssh.errors import TargetError
 from gpu_tray.sources.ssh.jumps import Hop, format_hop, parse_hops
 from gpu_tray.sources.ssh.jumps import parse_hop as _parse_hop
 from gpu_tray.sources.ssh.ssh_config import (
+    NAME_GIVEN,
     Origin,
     SshConfig,
     SshConfigError,
@@ -162,7 +163,7 @@ def _target(
     origins: list[tuple[str, str]] = []
 
     def note(field_name: str, value: Value | None) -> None:
-        if value is not None:
+        if value is not None and value.origin != NAME_GIVEN:
             origins.append((field_name, str(value.origin)))
 
     port_value = opts.get("port")
