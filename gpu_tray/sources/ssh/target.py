@@ -287,9 +287,12 @@ def _path_tokens(opts: SshOptions, port: int, user: str, alias: str | None) -> d
 
 def _expand_value(value: Value, tokens: dict[str, str]) -> str:
     """A file name from ssh_config: `~` first, then %-tokens and ${VAR} in one scan."""
-    return _checked(
-        value, lambda: expand(tilde(value.first, Path.home()), tokens, PATH_TOKENS, dollar=True)
-    )
+    try:
+        return expand(tilde(value.first, Path.home()), tokens, PATH_TOKENS, dollar=True)
+    except LexError as exc:  # say it about the value as written, not as half expanded
+        message = str(exc).split(" in '", 1)[0]
+        raise SshConfigError(f"{message} in {value.first!r}", value.origin.file,
+                             value.origin.line) from None  # fmt: skip
 
 
 _T = TypeVar("_T")
