@@ -325,3 +325,19 @@ def test_host_names_follow_includes_in_place(home: Path) -> None:
         },
     )
     assert config.host_names() == ["first", "gpu7", "gpu8", "gpu9", "last", "quoted"]
+
+
+def test_only_regular_files_are_read(home: Path) -> None:
+    os.mkfifo(home / ".ssh" / "fifo.conf")  # reading it would wait forever for a writer
+    (home / ".ssh" / "dir.conf").mkdir()
+    files = {"config": "Include fifo.conf dir.conf /dev/null\nHost gpu1\n  User ok\n"}
+    assert show(home, files, "gpu1")["user"] == "ok"
+
+
+def test_a_huge_include_is_refused(home: Path) -> None:
+    (home / ".ssh" / "huge.conf").write_text("# padding\n" * 120_000)
+    with pytest.raises(SshConfigError) as exc:
+        show(home, {"config": "Include huge.conf\n"}, "gpu1")
+    assert str(exc.value) == (
+        f"{home}/.ssh/config, line 1: cannot read {home}/.ssh/huge.conf: larger than 1024 KiB"
+    )

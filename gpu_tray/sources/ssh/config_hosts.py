@@ -61,7 +61,11 @@ def importable_hosts(path: Path | None = None) -> list[SshHostEntry]:
     except OSError as exc:
         raise SshConfigError(f"Cannot read {path}: {exc}") from None
     config = SshConfig.from_path(path)
-    return [_entry(config, name) for name in config.host_names()]
+    try:
+        names = config.host_names()
+    except TargetError as exc:  # an included file that cannot be read
+        raise SshConfigError(f"Cannot read {path}: {exc}") from None
+    return [_entry(config, name) for name in names]
 
 
 def _entry(config: SshConfig, name: str) -> SshHostEntry:

@@ -24,6 +24,7 @@ import getpass
 import glob
 import os
 import socket
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from gpu_tray.sources.ssh.ssh_config_lex import (
 from gpu_tray.sources.ssh.ssh_tokens import HOSTNAME_TOKENS, expand, tilde
 
 MAX_INCLUDE_DEPTH = 16  # READCONF_MAX_DEPTH
+MAX_FILE_BYTES = 1 << 20  # an ssh_config is a few KiB; this is not one
 #: Keywords whose every active line adds a value instead of the first one winning.
 ACCUMULATE = frozenset({"identityfile", "certificatefile"})
 #: Keywords that take exactly one value (ssh rejects extra words after them).
@@ -164,8 +166,8 @@ class SshConfig:
         names: list[str] = []
         seen: set[str] = set()
 
-        def visit(path: str, depth: int) -> None:
-            for line in self._lines(path, {}, None):
+        def visit(path: str, at: Origin | None, depth: int) -> None:
+            for number, line in enumerate(self._lines(path, {}, at), start=1):
                 try:
                     parsed = split_line(line)
                     if parsed is None:
@@ -182,9 +184,9 @@ class SshConfig:
                     for included in self._include_paths(args):
                         if included not in seen:
                             seen.add(included)
-                            visit(included, depth + 1)
+                            visit(included, Origin(path, number), depth + 1)
 
-        visit(self.name, 0)
+        visit(self.name, None, 0)
         return names
 
     # -- files -------------------------------------------------------------------------------
@@ -198,9 +200,7 @@ class SshConfig:
             lines = self.text.split("\n")
         else:
             try:
-                # Lines end at \n only, as for ssh's getline(): a lone \r is whitespace.
-                with open(path, encoding="utf-8", newline="") as f:
-                    lines = f.read().split("\n")
+                lines = _read_lines(path)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 lines = []
             except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -224,6 +224,21 @@ class SshConfig:
                 path = str(home / ".ssh" / path)
             out.extend(sorted(glob.glob(path)) or [path])
         return out
+
+
+def _read_lines(path: str) -> list[str]:
+    """A config file's lines. Only regular files are read (an `Include /dev/*` must not
+    block on a device), and at most MAX_FILE_BYTES of them."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat says what it is.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    # Lines end at \n only, as for ssh's getline(): a lone \r is whitespace.
+    return data.decode("utf-8").split("\n")
 
 
 def _reason(exc: BaseException) -> str:
