@@ -233,4 +233,33 @@ Host *.teleport.example.com !teleport.example.com
         "config": "# Added by OrbStack\nInclude ~/.orbstack/ssh/config\n\nHost dev-box\n  HostName 192.168.1.20\n  User coder\n",
         "../.orbstack/ssh/config": "Host orb\n  Hostname 127.0.0.1\n  Port 32222\n  User default\n",
     }, ["orb", "dev-box"]),
+    ("match-originalhost-case", {"config": "Match originalhost GPU1\n  User orig\n"}, ["GPU1", "gpu1"]),
+    ("match-sees-hostname-from-match", {
+        "config": "Match host gpu1\n  HostName other\nMatch host other\n  User seen\n"}, ["gpu1"]),
+    ("match-user-sees-only-earlier-user", {
+        "config": "Match user bob\n  Port 2001\nHost *\n  User bob\nMatch user bob\n  Port 2002\n"},
+     ["gpu1"]),
+    ("include-quoted-path-with-space", {
+        "config": 'Include "with space.conf"\n', "with space.conf": "Host gpu1\n  User spaced\n"},
+     ["gpu1"]),
+    ("hostname-ipv6", {"config": "Host gpu1\n  HostName ::1\n"}, ["gpu1"]),
+    ("host-line-comment-and-double-token", {"config": "Host gpu1 # c\n  Hostname %h%h\n"}, ["gpu1"]),
+    ("match-all-comment", {"config": "Match all # c\n  User allc\n"}, ["gpu1"]),
+    ("match-keyword-case-and-negated-user", {
+        "config": "Match Host gpu1 !User alice\n  User notalice\nMatch HOST gpu1\n  Port 2\n"},
+     ["gpu1"]),
+    ("backslash-space-and-single-quotes", {
+        "config": "Host 'gpu1'\n  User a\\ b\nHost gpu2\n  User 'two'\n"}, ["gpu1", "gpu2"]),
+    ("proxyjump-none-first-wins", {
+        "config": "Host gpu1\n  ProxyJump none\n  ProxyJump gw\nHost gpu2\n  ProxyJump NONE\n"},
+     ["gpu1", "gpu2"]),
+    ("port-leading-zero", {"config": "Host gpu1\n  Port 022\n"}, ["gpu1"]),
+    ("match-final-host-address", {
+        "config": "Host gpu1\n  HostName 10.0.0.1\nMatch final host 10.0.0.*\n  User ip\n"},
+     ["gpu1"]),
+    ("match-canonical-with-final", {"config": "Match canonical\n  User canon\nMatch final\n"},
+     ["gpu1"]),
+    ("proxyjump-hop-with-proxycommand-none", {
+        "config": "Host gpu1\n  ProxyJump gw\nHost gw\n  ProxyCommand none\n  User gwuser\n"},
+     ["gpu1"]),
 ]  # fmt: skip

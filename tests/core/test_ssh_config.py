@@ -341,3 +341,11 @@ def test_a_huge_include_is_refused(home: Path) -> None:
     assert str(exc.value) == (
         f"{home}/.ssh/config, line 1: cannot read {home}/.ssh/huge.conf: larger than 1024 KiB"
     )
+
+
+def test_proxy_jump_with_a_space_is_refused_as_ssh_does(home: Path) -> None:
+    with pytest.raises(SshConfigError) as exc:
+        show(home, {"config": "Host gpu1\n  ProxyJump a, b\n"}, "gpu1")
+    assert str(exc.value) == (
+        f"{home}/.ssh/config, line 2: ProxyJump hop ' b' is not [user@]host[:port]"
+    )

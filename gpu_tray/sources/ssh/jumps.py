@@ -16,6 +16,8 @@ def parse_hop(text: str) -> Hop:
     """One hop, like misc.c's parse_user_host_port (and parse_ssh_uri for `ssh://`).
     Raises ValueError with a message for people."""
     spec = text
+    if not spec or any(c in spec for c in " \t\r\n"):
+        raise ValueError(f"ProxyJump hop {text!r} is not [user@]host[:port]")
     if spec.startswith("ssh://"):
         spec = spec[len("ssh://") :].removesuffix("/")
         if "/" in spec:
