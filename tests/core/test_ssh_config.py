@@ -13,7 +13,7 @@ import pytest
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.ssh.ssh_config import SshConfig, SshConfigError
 from gpu_tray.sources.ssh.ssh_config_lex import split_args, split_line
-from gpu_tray.sources.ssh.target import TargetError, resolve
+from gpu_tray.sources.ssh.target import TargetError, load_ssh_config, resolve
 
 
 @pytest.fixture
@@ -349,3 +349,30 @@ def test_proxy_jump_with_a_space_is_refused_as_ssh_does(home: Path) -> None:
     assert str(exc.value) == (
         f"{home}/.ssh/config, line 2: ProxyJump hop ' b' is not [user@]host[:port]"
     )
+
+
+def test_system_wide_file_comes_after_the_users(home: Path, tmp_path: Path) -> None:
+    system = tmp_path / "etc_ssh_config"
+    system.write_text("Host *\n  User from-system\n  Port 2022\n")
+    write(home, {"config": "Host gpu1\n  User mine\n"})
+    config = SshConfig(path=home / ".ssh" / "config", system_path=system)
+    t = resolve(HostConfig("gpu1"), config)
+    assert (t.user, t.port) == ("mine", 2022)
+    assert dict(t.origins) == {"user": f"{home}/.ssh/config:2", "port": f"{system}:3"}
+
+
+def test_system_wide_file_may_not_include_from_home(home: Path, tmp_path: Path) -> None:
+    system = tmp_path / "etc_ssh_config"
+    system.write_text("Include ~/.ssh/x\n")
+    config = SshConfig(path=home / ".ssh" / "config", system_path=system)
+    with pytest.raises(SshConfigError) as exc:
+        resolve(HostConfig("gpu1"), config)
+    assert str(exc.value) == (
+        f"{system}, line 1: Include '~/.ssh/x': ~ is not allowed in the system-wide ssh_config"
+    )
+
+
+def test_default_config_is_the_users_then_the_system_one(home: Path) -> None:
+    config = load_ssh_config()
+    assert (config.path, config.system_path) == (home / ".ssh" / "config", Path("/etc/ssh/ssh_config"))
+    assert load_ssh_config(home / "other").system_path is None  # like ssh -F

@@ -43,6 +43,7 @@ from gpu_tray.sources.ssh.ssh_tokens import HOSTNAME_TOKENS, expand, tilde
 
 MAX_INCLUDE_DEPTH = 16  # READCONF_MAX_DEPTH
 MAX_FILE_BYTES = 1 << 20  # an ssh_config is a few KiB; this is not one
+SYSTEM_DIR = Path("/etc/ssh")
 #: Keywords whose every active line adds a value instead of the first one winning.
 ACCUMULATE = frozenset({"identityfile", "certificatefile"})
 #: Keywords that take exactly one value (ssh rejects extra words after them).
@@ -109,11 +110,17 @@ class SshConfig:
     """A user ssh_config: a file (re-read on every lookup) or a text (for tests)."""
 
     def __init__(
-        self, path: Path | None = None, text: str | None = None, home: Path | None = None
+        self,
+        path: Path | None = None,
+        text: str | None = None,
+        home: Path | None = None,
+        system_path: Path | None = None,
     ) -> None:
         self.path = path
         self.text = text
         self.home = home
+        #: /etc/ssh/ssh_config, read after the user's file as ssh does (not with `-F`).
+        self.system_path = system_path
 
     @classmethod
     def from_path(cls, path: Path | str) -> SshConfig:
@@ -196,7 +203,7 @@ class SshConfig:
         names it (None for the main file), for the message when it cannot be read."""
         if path in cache:
             return cache[path]
-        if at is None and self.text is not None:
+        if path == self.name and self.text is not None:
             lines = self.text.split("\n")
         else:
             try:
@@ -210,18 +217,21 @@ class SshConfig:
         cache[path] = lines
         return lines
 
-    def _include_paths(self, args: list[str]) -> list[str]:
-        """Each argument: `~` expanded, relative ones under ~/.ssh, globbed and sorted; a
-        pattern that matches nothing stays as written (and is then skipped as missing)."""
+    def _include_paths(self, args: list[str], system: bool = False) -> list[str]:
+        """Each argument: `~` expanded, relative ones under ~/.ssh (/etc/ssh for the
+        system-wide file), globbed and sorted; a pattern that matches nothing stays as
+        written (and is then skipped as missing)."""
         home = self.home_dir()
         out: list[str] = []
         for arg in args:
+            if system and arg.startswith("~"):
+                raise LexError(f"Include {arg!r}: ~ is not allowed in the system-wide ssh_config")
             try:
                 path = tilde(arg, home) if arg.startswith("~") else arg
             except LexError:
                 continue
             if not path.startswith("/"):
-                path = str(home / ".ssh" / path)
+                path = str((SYSTEM_DIR if system else home / ".ssh") / path)
             out.extend(sorted(glob.glob(path)) or [path])
         return out
 
@@ -277,9 +287,13 @@ class _Pass:
         self.final = final
         self.local_user = local_user
         self.want_final = False
+        self.system = False  # reading /etc/ssh/ssh_config (relative Includes are under /etc/ssh)
 
     def run(self) -> None:
         self._read(self.config.name, None, depth=0, active=True, never=False)
+        if self.config.system_path is not None:
+            self.system = True
+            self._read(str(self.config.system_path), None, depth=0, active=True, never=False)
 
     def _read(self, path: str, at: Origin | None, depth: int, active: bool, never: bool) -> None:
         if depth > MAX_INCLUDE_DEPTH:
@@ -307,7 +321,7 @@ class _Pass:
             matched = self._match(rest, origin)
             return matched and not never
         if keyword == "include":
-            for path in self.config._include_paths(args):
+            for path in self.config._include_paths(args, self.system):
                 self._read(path, origin, depth + 1, active, never or not active)
             return active
         if active:

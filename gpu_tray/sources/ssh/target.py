@@ -23,6 +23,7 @@ from gpu_tray.sources.ssh.jumps import Hop, format_hop, parse_hops
 from gpu_tray.sources.ssh.jumps import parse_hop as _parse_hop
 from gpu_tray.sources.ssh.ssh_config import (
     NAME_GIVEN,
+    SYSTEM_DIR,
     Origin,
     SshConfig,
     SshConfigError,
@@ -89,8 +90,11 @@ def ssh_config_path() -> Path:
 
 
 def load_ssh_config(path: Path | None = None) -> SshConfig:
-    """~/.ssh/config (read afresh on each lookup; a missing file is an empty config)."""
-    return SshConfig.from_path(path or ssh_config_path())
+    """~/.ssh/config, then /etc/ssh/ssh_config, as `ssh NAME` reads them (afresh on each
+    lookup; a missing file is empty). With `path`, that file alone, like `ssh -F`."""
+    if path is not None:
+        return SshConfig.from_path(path)
+    return SshConfig(path=ssh_config_path(), system_path=SYSTEM_DIR / "ssh_config")
 
 
 def ssh_config_hosts(text: str) -> list[str]:
