@@ -376,3 +376,12 @@ def test_default_config_is_the_users_then_the_system_one(home: Path) -> None:
     config = load_ssh_config()
     assert (config.path, config.system_path) == (home / ".ssh" / "config", Path("/etc/ssh/ssh_config"))
     assert load_ssh_config(home / "other").system_path is None  # like ssh -F
+
+
+def test_include_from_an_unknown_users_home_names_the_line(home: Path) -> None:
+    with pytest.raises(SshConfigError) as exc:
+        show(home, {"config": "Include ~no-such-user-here/x\n"}, "gpu1")
+    assert str(exc.value) == (
+        f"{home}/.ssh/config, line 1: no such user 'no-such-user-here' in "
+        "'~no-such-user-here/x'"
+    )

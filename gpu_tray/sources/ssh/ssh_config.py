@@ -188,7 +188,11 @@ class SshConfig:
                         if name and not any(c in name for c in "*?!") and name not in names:
                             names.append(name)
                 elif keyword == "include" and depth < MAX_INCLUDE_DEPTH:
-                    for included in self._include_paths(args):
+                    try:
+                        included_paths = self._include_paths(args)
+                    except LexError:
+                        continue
+                    for included in included_paths:
                         if included not in seen:
                             seen.add(included)
                             visit(included, Origin(path, number), depth + 1)
@@ -226,10 +230,7 @@ class SshConfig:
         for arg in args:
             if system and arg.startswith("~"):
                 raise LexError(f"Include {arg!r}: ~ is not allowed in the system-wide ssh_config")
-            try:
-                path = tilde(arg, home) if arg.startswith("~") else arg
-            except LexError:
-                continue
+            path = tilde(arg, home) if arg.startswith("~") else arg  # ~nobody: ssh stops too
             if not path.startswith("/"):
                 path = str((SYSTEM_DIR if system else home / ".ssh") / path)
             out.extend(sorted(glob.glob(path)) or [path])
@@ -459,7 +460,3 @@ def _check_jump(raw: str) -> None:
             parse_hops(raw)
         except ValueError as exc:
             raise LexError(str(exc)) from None
-
-
-def user_config_path() -> Path:
-    return Path(os.path.expanduser("~")) / ".ssh" / "config"
