@@ -262,4 +262,8 @@ Host *.teleport.example.com !teleport.example.com
     ("proxyjump-hop-with-proxycommand-none", {
         "config": "Host gpu1\n  ProxyJump gw\nHost gw\n  ProxyCommand none\n  User gwuser\n"},
      ["gpu1"]),
+    ("include-after-a-host-block-belongs-to-it", {
+        "config": "Host bastion\n  User jump\nInclude config.d/*.conf\nHost *\n  User alice2\n",
+        "config.d/cluster.conf": "Host gpu7\n  HostName gpu7.cluster\n  Port 2207\n",
+    }, ["gpu7", "bastion"]),
 ]  # fmt: skip
