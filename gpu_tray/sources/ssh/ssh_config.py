@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpu_tray.sources.ssh.errors import TargetError
+from gpu_tray.sources.ssh.jumps import parse_hops
 from gpu_tray.sources.ssh.ssh_config_lex import (
     LexError,
     ascii_lower,
@@ -453,8 +454,7 @@ def parse_port(text: str) -> int:
 
 
 def _check_jump(raw: str) -> None:
-    from gpu_tray.sources.ssh.jumps import parse_hops
-
+    """Every hop of an active ProxyJump line must parse, not only the first (as in ssh)."""
     if ascii_lower(raw) != "none":
         try:
             parse_hops(raw)
