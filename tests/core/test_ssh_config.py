@@ -385,3 +385,16 @@ def test_include_from_an_unknown_users_home_names_the_line(home: Path) -> None:
         f"{home}/.ssh/config, line 1: no such user 'no-such-user-here' in "
         "'~no-such-user-here/x'"
     )
+
+
+def test_a_nul_byte_ends_the_line_as_in_ssh(home: Path) -> None:
+    # Found by the fuzzer: ssh reads lines as C strings; Python must not raise on them.
+    files = {"config": "Host gpu1\n  Port 22\x0033\n  User bob\x00 extra words\n"}
+    got = show(home, files, "gpu1")
+    assert (got["port"], got["user"]) == (22, "bob")
+
+
+def test_a_port_that_is_not_a_number_or_a_service(home: Path) -> None:
+    with pytest.raises(SshConfigError) as exc:
+        show(home, {"config": "Host gpu1\n  Port x\n"}, "gpu1")
+    assert str(exc.value) == f"{home}/.ssh/config, line 2: bad port 'x'"

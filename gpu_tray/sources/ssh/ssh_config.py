@@ -446,7 +446,7 @@ def parse_port(text: str) -> int:
     else:
         try:
             port = socket.getservbyname(text, "tcp")
-        except (OSError, UnicodeError):
+        except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
             port = 0
     if not 0 < port < 65536:
         raise LexError(f"bad port {text!r}")

@@ -29,7 +29,8 @@ def split_line(line: str) -> tuple[str, str] | None:
 
     The rest starts at the first value; one `=` between keyword and value is allowed,
     with or without spaces around it."""
-    text = line.rstrip(_WHITESPACE + "\f").lstrip(_WHITESPACE)
+    # ssh reads lines as C strings: a NUL byte ends the line there.
+    text = line.split("\x00", 1)[0].rstrip(_WHITESPACE + "\f").lstrip(_WHITESPACE)
     if not text or text.startswith("#"):
         return None
     if text.startswith('"'):

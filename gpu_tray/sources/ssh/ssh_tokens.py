@@ -62,7 +62,7 @@ def tilde(path: str, home: Path) -> str:
     if head:
         try:
             base = pwd.getpwnam(head).pw_dir
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL in the name
             raise LexError(f"no such user {head!r} in {path!r}") from None
     else:
         base = str(home)
