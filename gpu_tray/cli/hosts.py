@@ -1,4 +1,5 @@
-"""`gpu-tray hosts list|add|remove`: edit the [[hosts]] of config.toml from a terminal.
+"""`gpu-tray hosts list|add|remove|show`: edit the [[hosts]] of config.toml from a terminal,
+and show what gpu-tray will connect to for one (`show`, in hosts_show.py).
 
 Changes go through `config_edit`, like the settings dialog's: validated before
 anything is written, written atomically, comments kept.
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 
 from gpu_tray.cli.common import Usage, config_path_of, load_for
+from gpu_tray.cli.hosts_show import add_show_parser, run_show
 from gpu_tray.core.settings import Config, FreeThresholds, HostConfig
 
 
@@ -29,7 +31,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("hosts", help="list, add or remove hosts in config.toml")
+    p = sub.add_parser("hosts", help="list, add, remove or show hosts in config.toml")
     add_options(p)
     hosts = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
     ls = hosts.add_parser("list", help="the hosts in config.toml")
@@ -53,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rm = hosts.add_parser("remove", help="remove a host (and the watch rules naming it)")
     add_options(rm)
     rm.add_argument("name", metavar="NAME")
+    add_show_parser(hosts, add_options)
 
 
 _OPTION = {
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         return _list(args)
     if args.hosts_command == "add":
         return _add(args)
+    if args.hosts_command == "show":
+        return run_show(args)
     return _remove(args)
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from gpu_tray.core.settings import HostConfig
-from gpu_tray.sources.ssh.target import TargetError, parse_hop, resolve, ssh_config_hosts
+from gpu_tray.sources.ssh.target import (
+    SshConfig,
+    TargetError,
+    parse_hop,
+    resolve,
+    ssh_config_hosts,
+)
 
 SSH_CONFIG = """\
 Host gpu-node1
@@ -44,8 +49,8 @@ Host *
 
 
 @pytest.fixture
-def cfg() -> paramiko.SSHConfig:
-    return paramiko.SSHConfig.from_text(SSH_CONFIG)
+def cfg() -> SshConfig:
+    return SshConfig.from_text(SSH_CONFIG)
 
 
 def test_alias_takes_everything_from_ssh_config(cfg) -> None:
@@ -79,9 +84,9 @@ def test_wildcard_blocks_apply(cfg) -> None:
 def test_proxy_jump_hops_are_resolved_like_hosts(cfg) -> None:
     t = resolve(HostConfig("node", hostname="10.3.3.3", proxy_jump="bastion,root@inner:2022"), cfg)
     hops = [(h.alias, h.hostname, h.port, h.user) for h in t.jumps]
-    # `inner` has its own ProxyJump (bastion): ssh reaches bastion first, then inner.
+    # ssh runs this as `ssh -J bastion root@inner:2022`: a hop after the first is reached
+    # behind -J, so `inner`'s own ProxyJump (bastion) is not used again.
     assert hops == [
-        ("bastion", "bastion.example.org", 22, "jump"),
         ("bastion", "bastion.example.org", 22, "jump"),
         ("inner", "10.1.0.5", 2022, "root"),
     ]

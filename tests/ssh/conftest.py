@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-import paramiko
 import pytest
 
 from gpu_tray.core.settings import HostConfig
@@ -15,6 +14,7 @@ from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.ssh.host_keys import KnownHosts
 from gpu_tray.sources.ssh.probe import SshProbe
 from gpu_tray.sources.ssh.session import SshSession
+from gpu_tray.sources.ssh.ssh_config import SshConfig
 from tests.harness.sshd import Sshd, SshWorld, make_world
 
 _addresses = itertools.cycle(range(2, 250))
@@ -86,7 +86,7 @@ def make_probe(
     command_timeout_s: float = 30.0,
 ) -> SshProbe:
     secrets = secrets or NoSecrets()
-    ssh_config = paramiko.SSHConfig.from_text(ssh_config_text) if ssh_config_text else None
+    ssh_config = SshConfig.from_text(ssh_config_text) if ssh_config_text else None
     session = SshSession(host, secrets, known_hosts=known, ssh_config=ssh_config)
     return SshProbe(host, secrets, session=session, command_timeout_s=command_timeout_s)
 

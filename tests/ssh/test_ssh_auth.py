@@ -229,6 +229,6 @@ def test_proxy_command_is_refused_plainly(world, home: Path) -> None:
     [snap] = probe.poll()
     assert (snap.state, snap.message) == (
         HostState.UNREACHABLE,
-        "legacy uses ProxyCommand in ~/.ssh/config, which gpu-tray does not run; "
-        "use ProxyJump instead",
+        f"{home}/.ssh/config, line 2: legacy uses ProxyCommand, which runs a shell command, "
+        "and gpu-tray never runs shell commands; use ProxyJump instead",
     )

@@ -5,8 +5,8 @@ wildcard or negated patterns, each with what ssh would use for it, so the
 checklist can say "alice@10.0.0.3:2222 via bastion". Importing keeps only the
 name: ~/.ssh/config stays the one place that says how to reach the host.
 
-The names come from the `Host` lines in file order (`ssh_config_hosts`); the
-details from paramiko's `lookup()`, which is what the SSH source uses too.
+The names come from the `Host` lines in file order, included files too; the
+details from the same lookup the SSH source uses (`target.resolve`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
-
-from gpu_tray.sources.ssh.target import ssh_config_hosts
+from gpu_tray.core.settings import HostConfig
+from gpu_tray.sources.ssh.ssh_config import SshConfig
+from gpu_tray.sources.ssh.target import TargetError, resolve
 
 log = logging.getLogger(__name__)
 
@@ -54,33 +54,34 @@ def default_ssh_config_path() -> Path:
 def importable_hosts(path: Path | None = None) -> list[SshHostEntry]:
     """Blocking (reads a file): call it off the GUI thread. [] when there is no file."""
     path = path or default_ssh_config_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return []
-    except (OSError, UnicodeDecodeError) as exc:
+    try:
+        path.read_bytes()  # a folder or an unreadable file: say so, as before
+    except OSError as exc:
         raise SshConfigError(f"Cannot read {path}: {exc}") from None
+    config = SshConfig.from_path(path)
     try:
-        config = paramiko.SSHConfig.from_text(text)
-    except Exception as exc:  # paramiko raises several types for bad files
-        raise SshConfigError(f"Cannot parse {path}: {exc}") from None
-    entries: list[SshHostEntry] = []
-    for name in ssh_config_hosts(text):
-        entries.append(_entry(config, name))
-    return entries
+        names = config.host_names()
+    except TargetError as exc:  # an included file that cannot be read
+        raise SshConfigError(f"Cannot read {path}: {exc}") from None
+    return [_entry(config, name) for name in names]
 
 
-def _entry(config: paramiko.SSHConfig, name: str) -> SshHostEntry:
+def _entry(config: SshConfig, name: str) -> SshHostEntry:
     try:
-        opts = config.lookup(name)
-    except Exception as exc:  # e.g. `Match exec` without the invoke package
+        target = resolve(HostConfig(name), config)
+    except TargetError as exc:  # e.g. `Match exec`, or a ProxyCommand: shown as not resolved
         log.info("ssh config lookup for %s failed: %s", name, exc)
         return SshHostEntry(name, name, None, None, None)
+    opts = config.lookup(name)
     port = opts.get("port")
+    user = opts.get("user")
+    jump = opts.get("proxyjump")
     return SshHostEntry(
         name=name,
-        hostname=opts.get("hostname", name),
-        user=opts.get("user"),
-        port=int(port) if port and str(port).isdigit() else None,
-        proxy_jump=opts.get("proxyjump"),
+        hostname=target.hostname,
+        user=user.first if user is not None else None,
+        port=target.port if port is not None else None,
+        proxy_jump=jump.raw if jump is not None and jump.raw.lower() != "none" else None,
     )

@@ -11,3 +11,8 @@ class SshFailure(Exception):
         self.state = state
         self.message = message
         self.host_key = host_key
+
+
+class TargetError(Exception):
+    """The host cannot be reached as configured (e.g. an ssh_config option gpu-tray
+    refuses); str() is a one-line message for people."""

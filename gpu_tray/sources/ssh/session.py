@@ -29,7 +29,13 @@ from gpu_tray.sources.base import SecretLookup
 from gpu_tray.sources.ssh.auth import authenticate
 from gpu_tray.sources.ssh.errors import SshFailure
 from gpu_tray.sources.ssh.host_keys import Check, KnownHosts, Verdict
-from gpu_tray.sources.ssh.target import SshTarget, TargetError, load_ssh_config, resolve
+from gpu_tray.sources.ssh.target import (
+    SshConfig,
+    SshTarget,
+    TargetError,
+    load_ssh_config,
+    resolve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +67,7 @@ class SshSession:
         secrets: SecretLookup,
         *,
         known_hosts: KnownHosts | None = None,
-        ssh_config: paramiko.SSHConfig | None = None,
+        ssh_config: SshConfig | None = None,
         nodelay: bool = True,
     ) -> None:
         self.host = host
