@@ -422,14 +422,14 @@ def _check_jump(value: str) -> str | None:
 
 def _check_remote_path(value: str) -> str | None:
     if any(ch < " " or ch == "\x7f" for ch in value):
-        return f"{_show(value)} has a control character (a tab or a line break) in it"
+        return f"{value!r} has a control character (a tab or a line break) in it"
     if not value.startswith("/"):
         return (
-            'must be an absolute path on the host, such as "/usr/local/nvidia/bin/nvidia-smi", '
-            f"got {_show(value)}"
+            "must be an absolute path on the host, such as "
+            f"'/usr/local/nvidia/bin/nvidia-smi', got {value!r}"
         )
     if value.endswith("/"):
-        return f"must be the path of the program itself, not of a folder, got {_show(value)}"
+        return f"must be the path of the program itself, not of a folder, got {value!r}"
     return None
 
 
