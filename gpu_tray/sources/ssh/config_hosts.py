@@ -17,6 +17,7 @@ from pathlib import Path
 
 import paramiko
 
+from gpu_tray.core.digits import int_or
 from gpu_tray.sources.ssh.target import ssh_config_hosts
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,6 @@ def _entry(config: paramiko.SSHConfig, name: str) -> SshHostEntry:
         name=name,
         hostname=opts.get("hostname", name),
         user=opts.get("user"),
-        port=int(port) if port and str(port).isdigit() else None,
+        port=int_or(str(port)) if port else None,
         proxy_jump=opts.get("proxyjump"),
     )

@@ -85,8 +85,10 @@ class HostEditor(QWidget):
         identity_row.addWidget(self.identity_file, 1)
         identity_row.addWidget(browse)
         self.proxy_jump = self._line("proxy_jump", "e.g. bastion or user@gw:2222,inner")
-        self.nvidia_smi = self._line(
-            "nvidia_smi", "found on PATH, in /usr/bin, /usr/local/nvidia/bin, /usr/lib/wsl/lib"
+        self.nvidia_smi = self._line("nvidia_smi", "PATH, /usr/bin, /usr/local/nvidia/bin, …")
+        self.nvidia_smi.setToolTip(
+            "Where nvidia-smi is on this host, as an absolute path. Empty: it is looked "
+            "for on the PATH, in /usr/bin, /usr/local/nvidia/bin and /usr/lib/wsl/lib."
         )
 
         form.addRow("Name:", self._with_error("name", self.name))
