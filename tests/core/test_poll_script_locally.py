@@ -106,8 +106,23 @@ def test_poll_input_is_key_tab_value_lines() -> None:
 
 def test_the_script_looks_in_the_usual_folders() -> None:
     assert FALLBACK_DIRS == ("/usr/bin", "/usr/local/nvidia/bin", "/usr/lib/wsl/lib")
-    for folder in FALLBACK_DIRS:
-        assert f"{folder}/nvidia-smi" in POLL_SCRIPT
+    # After the PATH, in this order; walked by the shell itself (no fork).
+    assert 'q="$PATH:/usr/bin:/usr/local/nvidia/bin:/usr/lib/wsl/lib"' in POLL_SCRIPT
+    assert "command -v" not in POLL_SCRIPT
+
+
+def test_a_path_entry_with_spaces_and_a_glob_is_searched_as_written(tmp_path: Path) -> None:
+    odd = tmp_path / "my tools [x] *"
+    install_fake(odd)
+    (tmp_path / "scenario.json").write_text(json.dumps({"gpus": [{"csv": str(GPU)}]}))
+    env = {
+        "PATH": f"/nonexistent::{odd}:/usr/bin:/bin",
+        "GPU_TRAY_FAKE_NVSMI": str(tmp_path / "scenario.json"),
+    }
+    out = subprocess.run(
+        ["sh", "-c", POLL_SCRIPT], env=env, input=b"", capture_output=True, check=True, timeout=30
+    ).stdout
+    assert parse_poll_output(out).state is HostState.OK
 
 
 # A folder name a shell would act on if it were ever parsed: spaces, both quotes, a

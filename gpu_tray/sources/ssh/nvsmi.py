@@ -42,24 +42,26 @@ FALLBACK_DIRS = ("/usr/bin", "/usr/local/nvidia/bin", "/usr/lib/wsl/lib")
 # a newer gpu-tray can send keys an older script does not know. Keys:
 #   nvidia_smi   the absolute path of nvidia-smi ([[hosts]] nvidia_smi): used
 #                instead of searching PATH and FALLBACK_DIRS.
-_CANDIDATES = " ".join(f"{d}/nvidia-smi" for d in FALLBACK_DIRS)
+_SEARCH = ":".join(FALLBACK_DIRS)
 
 # One line, no single quotes, no double backslashes: it runs under `sh -c '...'`
 # whatever the user's login shell is (bash, zsh, fish, tcsh). A value read from
 # stdin only ever appears as "$n" or "$s": expanded, never parsed as shell.
+# No fork to find nvidia-smi: the tab is a literal one (not `$(printf ...)`), and
+# PATH is walked by the shell itself (not `$(command -v ...)`), with globbing off.
 _SCRIPT_LINES = (
     "LC_ALL=C",
     "export LC_ALL",
-    't=$(printf "\\t")',
+    't="\t"',
     'n=""',
     'while IFS= read -r line || [ -n "$line" ]; do case $line in *"$t"*) '
     'k=${line%%"$t"*}; v=${line#*"$t"}; case $k in nvidia_smi) n=$v;; esac;; esac; '
     "line=; done",
     's=""',
     'if [ -n "$n" ]; then if [ -f "$n" ] && [ -x "$n" ]; then s=$n; fi; '
-    "else s=$(command -v nvidia-smi 2>/dev/null); "
-    f'if [ -z "$s" ]; then for c in {_CANDIDATES}; do '
-    'if [ -f "$c" ] && [ -x "$c" ]; then s=$c; break; fi; done; fi; fi',
+    f'else q="$PATH:{_SEARCH}"; o=$IFS; IFS=:; set -f; for d in $q; do '
+    'if [ -z "$s" ] && [ -n "$d" ] && [ -f "$d/nvidia-smi" ] && [ -x "$d/nvidia-smi" ]; '
+    'then s=$d/nvidia-smi; fi; done; set +f; IFS=$o; fi',
     f'[ -n "$s" ] || {{ echo "{MARK}missing"; exit 0; }}',
     f"f={GPU_FIELDS}",
     'g=$("$s" --query-gpu=$f --format=csv,noheader,nounits 2>&1)',
