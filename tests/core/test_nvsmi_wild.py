@@ -369,3 +369,14 @@ def test_non_ascii_digits_are_not_numbers(digit: str) -> None:
     snap = snap_of(poll([row(0)], apps, [f"  12{digit} bob"]))
     assert snap.gpus[0].processes_known is False
     assert free_of(snap) == [False]
+
+
+@pytest.mark.parametrize("index", ["-1", "[N/A]", "0.5", "➍"])
+def test_a_gpu_index_is_a_whole_number(index: str) -> None:
+    # Found by the fuzzer (tests/fuzz): "-1" became GPU -1.
+    line = f"{index}, GPU-0, {A100}, 81920, 0, 0, 30, 60.5, 00000000:00:00.0, Disabled"
+    result = parse_poll_output(poll([line]))
+    assert (result.state, result.message) == (
+        HostState.BAD_OUTPUT,
+        f"Unreadable nvidia-smi output: a GPU row has no index: {line[:80]!r}",
+    )

@@ -61,7 +61,7 @@ _SCRIPT_LINES = (
     'if [ -n "$n" ]; then if [ -f "$n" ] && [ -x "$n" ]; then s=$n; fi; '
     f'else q="$PATH:{_SEARCH}"; o=$IFS; IFS=:; set -f; for d in $q; do '
     'if [ -z "$s" ] && [ -n "$d" ] && [ -f "$d/nvidia-smi" ] && [ -x "$d/nvidia-smi" ]; '
-    'then s=$d/nvidia-smi; fi; done; set +f; IFS=$o; fi',
+    "then s=$d/nvidia-smi; fi; done; set +f; IFS=$o; fi",
     f'[ -n "$s" ] || {{ echo "{MARK}missing"; exit 0; }}',
     f"f={GPU_FIELDS}",
     'g=$("$s" --query-gpu=$f --format=csv,noheader,nounits 2>&1)',
@@ -271,12 +271,14 @@ def _parse_gpu_row(line: str, fields: list[str], position: int) -> GpuSample:
         )
     row = dict(zip(fields, values, strict=True))
     fault = next((f for v in values if (f := fault_reading(v))), None)
-    index = _number(row.get("index", ""), int, "GPU index")
-    if index is NA:
+    index_text = row.get("index", "")
+    if is_digits(index_text):
+        index = int(index_text)
+    elif _is_placeholder(index_text) and fault:
         # Only a broken GPU hides its index; its place in the list is nvidia-smi's order.
-        if not fault:
-            raise BadOutput(f"a GPU row has no index: {line[:80]!r}")
         index = position
+    else:  # "-1", "[N/A]" on a healthy GPU: nothing a GPU could be called by
+        raise BadOutput(f"a GPU row has no index: {line[:80]!r}")
 
     def reading(key: str, kind: type) -> object:
         # A faulty GPU's other readings are whatever it printed: keep what parses.
@@ -288,7 +290,7 @@ def _parse_gpu_row(line: str, fields: list[str], position: int) -> GpuSample:
             raise
 
     return GpuSample(
-        index=int(index),  # type: ignore[call-overload]
+        index=index,
         uuid=_text(row.get("uuid", "")),
         name=_text(row.get("name", "")),
         memory_total_mib=reading("memory.total", int),
