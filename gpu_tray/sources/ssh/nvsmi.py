@@ -143,8 +143,8 @@ def _is_placeholder(value: str) -> bool:
 # Readings that say the GPU itself is broken, not merely that a value is unknown:
 # NVML's "GPU requires reset", "GPU is lost" and "Unknown Error", and their kin.
 _FAULT = re.compile(
-    r"requires? reset|reset required|is lost|gpu lost|unknown error|fallen off the bus"
-    r"|off the bus|insufficient external power|irq issue",
+    r"requires? reset|reset required|is lost|gpu lost|unknown error|off the bus"
+    r"|insufficient external power|irq issue",
     re.IGNORECASE,
 )
 
