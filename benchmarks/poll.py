@@ -112,7 +112,9 @@ def asyncssh_peer(hosts: list[HostConfig], known_file: Path, rounds: int) -> lis
     conns = loop.run_until_complete(connect())
 
     async def one_round() -> None:
-        results = await asyncio.gather(*(c.run(POLL_COMMAND) for c in conns))
+        results = await asyncio.gather(
+            *(c.run(POLL_COMMAND, stdin=asyncssh.DEVNULL) for c in conns)
+        )
         assert all("##gpu-tray:end" in r.stdout for r in results)
 
     try:
@@ -150,6 +152,7 @@ def reconnect_each(hosts: list[HostConfig], known_file: Path, rounds: int) -> li
                     f"{h.user}@{h.hostname}",
                     POLL_COMMAND,
                 ],
+                stdin=subprocess.DEVNULL,  # EOF at once, as gpu-tray sends it
                 capture_output=True,
                 check=True,
             )
@@ -163,7 +166,13 @@ def bare_exec(path_dir: Path, n: int, rounds: int) -> list[float]:
     env = {**os.environ, "PATH": f"{path_dir}:/usr/bin:/bin"}
 
     def one(_: int) -> None:
-        out = subprocess.run(["sh", "-c", POLL_SCRIPT], env=env, capture_output=True, check=True)
+        out = subprocess.run(
+            ["sh", "-c", POLL_SCRIPT],
+            env=env,
+            stdin=subprocess.DEVNULL,  # the script reads per-host values until EOF
+            capture_output=True,
+            check=True,
+        )
         assert b"##gpu-tray:end" in out.stdout
 
     with ThreadPoolExecutor(max_workers=n) as pool:

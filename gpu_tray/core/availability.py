@@ -13,28 +13,39 @@ ThresholdsFor = Callable[[str], FreeThresholds]
 
 
 def is_gpu_free(gpu: GpuSample, limits: FreeThresholds) -> bool:
-    """A whole (non-MIG) GPU: no compute process, little memory used, idle or unknown util.
+    """A whole (non-MIG) GPU, decided from what is known (README, "What free means").
 
-    Unknown memory is not free: we cannot tell. Unknown utilisation is allowed
-    (MIG, some vGPUs). A scheduler allocation always means busy.
+    - A fault, a scheduler allocation, any compute process, or a process list
+      that could not be read: not free.
+    - Memory known: at most `max_memory_mib` used, and utilisation at most
+      `max_utilization_pct` or unknown (MIG, some vGPUs never report it).
+    - Memory unknown (unified memory: GB10 / DGX Spark, Jetson; some vGPUs): free
+      only when the process list was read and is empty and utilisation is known
+      and low. With neither memory nor utilisation known there is nothing to go on.
     """
-    if gpu.fault or gpu.allocated:
+    if gpu.fault or gpu.allocated or gpu.processes or gpu.processes_known is False:
         return False
-    if gpu.processes:
-        return False
-    if gpu.allocated is False and gpu.memory_used_mib is NA:
-        # A scheduler says it is not allocated and nothing measured it: from
-        # Slurm alone, free means "not allocated".
-        return True
-    if gpu.memory_used_mib is NA or gpu.memory_used_mib > limits.max_memory_mib:
-        return False
-    return not (gpu.utilization_pct is not NA and gpu.utilization_pct > limits.max_utilization_pct)
+    util_ok = gpu.utilization_pct is NA or gpu.utilization_pct <= limits.max_utilization_pct
+    if gpu.memory_used_mib is NA:
+        if gpu.allocated is False:
+            # A scheduler says it is not allocated and nothing measured it: from
+            # Slurm alone, free means "not allocated".
+            return True
+        return gpu.processes_known is True and gpu.utilization_pct is not NA and util_ok
+    return gpu.memory_used_mib <= limits.max_memory_mib and util_ok
 
 
 def is_mig_free(mig: MigDevice, limits: FreeThresholds) -> bool:
+    """MIG devices never report utilisation: unknown memory leaves nothing to go on."""
     if mig.processes:
         return False
     return mig.memory_used_mib is not NA and mig.memory_used_mib <= limits.max_memory_mib
+
+
+def unit_usable(gpu: GpuSample) -> bool:
+    """The parent GPU lets its MIG devices be free: no fault, no allocation, and a
+    process list that was read (a process we could not place might be on any of them)."""
+    return not gpu.fault and not gpu.allocated and gpu.processes_known is not False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ def host_units(snap: HostSnapshot, limits: FreeThresholds) -> list[Unit]:
                         f"{gpu.name} MIG {mig.profile}",
                         mig.memory_total_mib,
                         mig.memory_free_mib,
-                        usable and not gpu.fault and not gpu.allocated and is_mig_free(mig, limits),
+                        usable and unit_usable(gpu) and is_mig_free(mig, limits),
                         mig_uuid=mig.uuid or None,
                     )
                 )
@@ -115,6 +126,13 @@ class ClusterSummary:
     # Free units that match at least one watch rule; None when there are no rules.
     free_watched: int | None = None
     paused: bool = False
+    # GPUs with a fault on hosts that answered: they need someone's attention.
+    gpus_faulty: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        """Failing hosts or faulty GPUs: the icon's "!" mark."""
+        return self.hosts_failing > 0 or self.gpus_faulty > 0
 
     @property
     def no_data(self) -> bool:
@@ -152,4 +170,5 @@ def summarize(
         hosts_stale=sum(1 for s in snaps if s.stale),
         free_watched=None if watched is None else sum(1 for u in free_units if watched(u)),
         paused=paused,
+        gpus_faulty=sum(1 for s in snaps if s.ok for g in s.gpus if g.fault),
     )

@@ -323,7 +323,17 @@ class _Validator:
             h,
             t,
             i,
-            {"name", "hostname", "port", "user", "identity_file", "proxy_jump", "auth", "free"},
+            {
+                "name",
+                "hostname",
+                "port",
+                "user",
+                "identity_file",
+                "proxy_jump",
+                "auth",
+                "free",
+                "nvidia_smi",
+            },
         )
         if "name" not in h:
             raise self.fail(t, i, None, "every [[hosts]] needs a name")
@@ -342,6 +352,7 @@ class _Validator:
             proxy_jump=self._str(h, t, i, "proxy_jump", _check_jump),
             auth=auth,
             free=self._free(h["free"], t, i) if "free" in h else None,
+            nvidia_smi=self._str(h, t, i, "nvidia_smi", _check_remote_path),
         )
 
     def _source(self, s: Mapping[str, Any], i: int) -> SourceConfig:
@@ -517,6 +528,19 @@ def _check_jump(value: str) -> str | None:
     for hop in value.split(","):
         if not hop or not _NAME_OK.match(hop):
             return f"{value!r} is not a comma-separated list of hosts ([user@]host[:port])"
+    return None
+
+
+def _check_remote_path(value: str) -> str | None:
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        return f"{value!r} has a control character (a tab or a line break) in it"
+    if not value.startswith("/"):
+        return (
+            "must be an absolute path on the host, such as "
+            f"'/usr/local/nvidia/bin/nvidia-smi', got {value!r}"
+        )
+    if value.endswith("/"):
+        return f"must be the path of the program itself, not of a folder, got {value!r}"
     return None
 
 

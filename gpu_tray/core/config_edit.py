@@ -104,6 +104,8 @@ def host_table(host: HostConfig) -> Table:
             t[key] = value
     if host.free is not None:
         t["free"] = _free_table(host.free)
+    if host.nvidia_smi:
+        t["nvidia_smi"] = host.nvidia_smi
     return t
 
 

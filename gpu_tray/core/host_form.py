@@ -33,6 +33,7 @@ class HostForm:
     own_free: bool = False
     max_memory_mib: int = FreeThresholds().max_memory_mib
     max_utilization_pct: int = FreeThresholds().max_utilization_pct
+    nvidia_smi: str = ""  # "" = search PATH and the usual folders
 
 
 def form_of(host: HostConfig) -> HostForm:
@@ -48,6 +49,7 @@ def form_of(host: HostConfig) -> HostForm:
         own_free=free is not None,
         max_memory_mib=(free or FreeThresholds()).max_memory_mib,
         max_utilization_pct=(free or FreeThresholds()).max_utilization_pct,
+        nvidia_smi=host.nvidia_smi or "",
     )
 
 
@@ -81,6 +83,7 @@ def check_form(
         free=FreeThresholds(form.max_memory_mib, form.max_utilization_pct)
         if form.own_free
         else None,
+        nvidia_smi=form.nvidia_smi.strip() or None,
     )
     for field, problem in check_host(host).items():
         problems.setdefault(field, problem)
@@ -93,7 +96,8 @@ def check_host(host: HostConfig) -> dict[str, str]:
     """Each field checked alone against the config rules: {field: problem}."""
     problems: dict[str, str] = {}
     bare = HostConfig(name="x")
-    for field in ("name", "hostname", "port", "user", "identity_file", "proxy_jump", "auth"):
+    fields = ("name", "hostname", "port", "user", "identity_file", "proxy_jump", "auth")
+    for field in (*fields, "nvidia_smi"):
         value = getattr(host, field)
         if value is None:
             continue

@@ -90,8 +90,14 @@ class GpuSample:
     # Set by scheduler-backed sources (Slurm): True when the scheduler has
     # handed this GPU to a job, whatever the GPU itself is doing.
     allocated: bool | None = None
-    # A reading the source flags as unusable (a lost GPU, a stale series).
+    # A reading the source flags as unusable: nvidia-smi's "GPU requires reset",
+    # "GPU is lost", "Unknown Error"; a stale series; a drained node. Never free.
     fault: str | None = None
+    # Whether `processes` is the whole list: True when the source listed the compute
+    # processes and read every row; False when it tried and could not (PIDs shown as
+    # "[Insufficient Permissions]", rows it cannot tell apart); None for sources
+    # that list no processes at all (DCGM, Slurm), which decide on memory.
+    processes_known: bool | None = None
 
     @property
     def memory_free_mib(self) -> MaybeInt:

@@ -24,6 +24,10 @@ def _gpu_json(gpu: GpuSample, free: bool, note: str | None = None) -> dict[str, 
         "temperature_c": or_none(gpu.temperature_c),
         "power_w": or_none(gpu.power_w),
         "free": free,
+        # What makes the GPU unusable, as the source said it: nvidia-smi's reading
+        # ("GPU requires reset", "GPU is lost", "Unknown Error"), a drained node, a
+        # stale series. null when healthy.
+        "fault": gpu.fault,
         # Scheduler sources (Slurm): handed to a job or not; null elsewhere.
         "allocated": gpu.allocated,
         # Where Slurm and a measurement disagree: "allocated but idle", "busy outside Slurm".
@@ -109,6 +113,7 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
         units = host_units(s, config.thresholds_for(s.name))
         if not s.ok:
             notes.append(f"{s.name}: {s.state.value}: {s.message}")
+        notes.extend(f"{s.name} GPU {g.index}: {g.fault}" for g in s.gpus if g.fault)
         if not s.gpus:
             rows.append((s.name, "-", "-", "-", "-", "-", "-", s.state.value.upper()))
             continue
@@ -126,7 +131,7 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
                             "N/A",
                             f"{gpu.temperature_c}C",
                             users or "-",
-                            _verdict(s, unit.free),
+                            _verdict(s, unit.free, gpu),
                         )
                     )
                 continue
@@ -161,7 +166,7 @@ def _verdict(s: HostSnapshot, free: bool, gpu: GpuSample | None = None) -> str:
     if free:
         return "FREE"
     if gpu is not None and gpu.fault:
-        return "UNAVAILABLE"  # a lost GPU, a drained node
+        return "FAULT"  # a GPU that needs a reset, a lost one, a drained node: see the notes
     if gpu is not None and gpu.allocated and not gpu.processes:
         return "ALLOCATED"  # a scheduler gave it to a job that shows no process here
     return "BUSY"

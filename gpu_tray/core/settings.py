@@ -38,6 +38,9 @@ class HostConfig:
     proxy_jump: str | None = None
     auth: AuthMethod | None = None
     free: FreeThresholds | None = None
+    # Absolute path of nvidia-smi on the host, when neither the non-interactive PATH
+    # nor the usual folders have it. Sent to the poll script on stdin, never in a command.
+    nvidia_smi: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

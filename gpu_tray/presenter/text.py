@@ -43,6 +43,8 @@ def summary_line(summary: ClusterSummary) -> str:
     text = f"{summary.free} of {summary.total} GPUs free on {hosts}"
     if summary.hosts_failing:
         text += f", {summary.hosts_failing} failing"
+    if summary.gpus_faulty:
+        text += f", {summary.gpus_faulty} GPU{'s' if summary.gpus_faulty != 1 else ''} faulty"
     return text
 
 
@@ -55,7 +57,8 @@ def host_status(snap: HostSnapshot, thresholds_for: ThresholdsFor, now: datetime
     """ "0/4 free" | "timeout, data 4 min old" | "connecting" """
     free, total = host_counts(snap, thresholds_for)
     if snap.state is HostState.OK:
-        return f"{free}/{total} free"
+        faulty = sum(1 for g in snap.gpus if g.fault)
+        return f"{free}/{total} free" + (f", {faulty} faulty" if faulty else "")
     text = snap.state.value.replace("_", " ")
     if snap.stale and (age := snap.age_s(now)) is not None:
         text += f", data {age_text(age)} old"
@@ -122,7 +125,8 @@ def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = Non
     if gpu.mig_enabled and gpu.mig_devices:
         parts.append(f"MIG {free_units}/{units} free")
     if gpu.fault:
-        parts.append(gpu.fault)
+        # Said first and instead of "busy": it needs a person, not patience.
+        parts.append(f"FAULT: {gpu.fault}")
     users = gpu.users
     if users:
         parts.append(", ".join(users))
@@ -130,7 +134,7 @@ def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = Non
         parts.append("free")
     elif gpu.processes:
         parts.append(f"{len(gpu.processes)} process{'es' if len(gpu.processes) > 1 else ''}")
-    elif not free_units and not gpu.mig_devices:
+    elif not free_units and not gpu.mig_devices and not gpu.fault:
         parts.append("busy")
     return " · ".join(parts)
 

@@ -92,6 +92,7 @@ def test_status_json_schema() -> None:
         "temperature_c",
         "power_w",
         "free",
+        "fault",
         "allocated",
         "note",
         "mig_devices",
@@ -143,7 +144,7 @@ def test_version() -> None:
     assert out.stdout.strip() == "gpu-tray 0.1.0"
 
 
-def test_table_says_allocated_and_unavailable_for_scheduler_gpus() -> None:
+def test_table_says_allocated_and_fault_for_scheduler_gpus() -> None:
     from gpu_tray.core.models import GpuSample, HostSnapshot, HostState
     from gpu_tray.core.report import status_table
     from gpu_tray.core.settings import Config
@@ -158,5 +159,6 @@ def test_table_says_allocated_and_unavailable_for_scheduler_gpus() -> None:
         ),
         source="slurm",
     )
-    rows = [line.split()[-1] for line in status_table([snap], Config()).splitlines()[1:4]]
-    assert rows == ["ALLOCATED", "FREE", "UNAVAILABLE"]
+    table = status_table([snap], Config()).splitlines()
+    assert [line.split()[-1] for line in table[1:4]] == ["ALLOCATED", "FREE", "FAULT"]
+    assert table[-1] == "gpu01 GPU 2: not available: node drained (fan)"

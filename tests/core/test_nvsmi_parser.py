@@ -166,10 +166,12 @@ def test_lost_gpu_field_value() -> None:
         ]
     ).encode()
     result = parse_poll_output(out)
-    assert result.state is HostState.NVIDIA_SMI_ERROR
-    assert result.message == "nvidia-smi reports GPU 1 (00000000:0B:00.0) as lost"
+    # The lost GPU is marked; the host and its healthy GPU stay usable.
+    assert (result.state, result.message) == (HostState.OK, None)
     assert result.gpus[1].fault == "GPU is lost"
     assert result.gpus[0].fault is None
+    units = host_units(HostSnapshot("h", HostState.OK, gpus=result.gpus), FreeThresholds())
+    assert [u.free for u in units] == [True, False]
 
 
 def test_legacy_driver_without_mig_field() -> None:

@@ -138,6 +138,22 @@ def test_edit_remove_and_reorder(qtbot, dialog: SettingsDialog, config_path: Pat
     assert "gpu-node1" not in config_path.read_text()
 
 
+def test_an_nvidia_smi_path_is_saved_and_kept(
+    qtbot, dialog: SettingsDialog, config_path: Path
+) -> None:
+    path = "/opt/nvidia tools/bin/nvidia-smi"
+    type_into(qtbot, dialog.editor.nvidia_smi, path)
+    config = save(qtbot, dialog)
+    assert config.hosts[0] == HostConfig(name="gpu-node1", nvidia_smi=path)
+    assert f'nvidia_smi = "{path}"' in config_path.read_text()
+    # Edited again without touching it, the path stays.
+    d2 = SettingsDialog(load_config(config_path), config_path, SecretStore(DictBackend()))
+    qtbot.addWidget(d2)
+    assert d2.editor.nvidia_smi.text() == path
+    type_into(qtbot, d2.editor.port, "2222")
+    assert save(qtbot, d2).hosts[0].nvidia_smi == path
+
+
 def test_a_renamed_host_keeps_its_watch_rules(qtbot, dialog: SettingsDialog) -> None:
     type_into(qtbot, dialog.editor.name, "node1")
     config = save(qtbot, dialog)
@@ -162,6 +178,13 @@ def test_a_renamed_host_keeps_its_watch_rules(qtbot, dialog: SettingsDialog) -> 
             "al;ice",
             "user",
             "User 'al;ice' has characters that are not allowed in a host or user name",
+        ),
+        (
+            "nvidia_smi",
+            "bin/nvidia-smi",
+            "nvidia_smi",
+            "nvidia-smi path must be an absolute path on the host, such as "
+            "'/usr/local/nvidia/bin/nvidia-smi', got 'bin/nvidia-smi'",
         ),
         (
             "proxy_jump",

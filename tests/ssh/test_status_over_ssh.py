@@ -106,9 +106,10 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     [gpu] = hosts["busy"]["gpus"]
     assert set(gpu) == {
         "index", "uuid", "name", "memory_total_mib", "memory_used_mib", "utilization_pct",
-        "temperature_c", "power_w", "free", "allocated", "note", "mig_devices", "processes",
+        "temperature_c", "power_w", "free", "fault", "allocated", "note", "mig_devices",
+        "processes",
     }  # fmt: skip
-    assert (gpu["allocated"], gpu["note"]) == (None, None)
+    assert (gpu["allocated"], gpu["note"], gpu["fault"]) == (None, None, None)
     assert gpu["name"] == "NVIDIA H100 80GB HBM3" and gpu["free"] is False
     assert gpu["processes"] == [
         {"pid": job.pid, "user": "gputray-tester-long", "name": "/root/tools/memhog",

@@ -131,3 +131,13 @@ def test_icon_has_a_pixmap_for_every_tray_size_and_hidpi(qapp) -> None:
     assert (hidpi.width(), hidpi.height()) == (44, 44)
     # Painted for that size at scale 2, not a blown-up 22 px image.
     assert hidpi.toImage() == render_image(STATES["green"], 22, 2)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_faulty_gpu_gets_the_attention_mark(qapp, size: int) -> None:
+    # A GPU that needs a reset is as much a call to act as a failing host: same "!".
+    failing = render_image(S(5, 20, 5, 1, 0), size, 2)
+    faulty = render_image(S(5, 20, 5, 0, 0, gpus_faulty=1), size, 2)
+    plain = render_image(S(5, 20, 5, 0, 0), size, 2)
+    assert bytes(faulty.constBits()) == bytes(failing.constBits())
+    assert bytes(faulty.constBits()) != bytes(plain.constBits())

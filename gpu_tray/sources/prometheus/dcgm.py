@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from gpu_tray.core.digits import int_or
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState, MigDevice
 from gpu_tray.core.na import NA, NotAvailable
 
@@ -473,10 +474,7 @@ def _round(v: MaybeNumber) -> float | NotAvailable:
 
 
 def _int_or(text: str, default: int | None) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return default
+    return int_or(text, default)  # ASCII digits only: int() takes "٣" and "1_0"
 
 
 def _age(seconds: float) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gpu_tray.core.digits import is_digits
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
 
 MAX_HOSTLIST = 100_000
@@ -61,7 +62,7 @@ def _expand_one(part: str) -> list[str]:
     heads: list[str] = []
     for r in ranges.split(","):
         lo, _, hi = r.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        if not is_digits(lo) or (hi and not is_digits(hi)):
             return [part]  # not a hostlist we understand: keep it whole
         a, b = int(lo), int(hi) if hi else int(lo)
         if b < a or b - a > MAX_HOSTLIST:
@@ -77,7 +78,7 @@ def _expand_one(part: str) -> list[str]:
 # -- GRES ----------------------------------------------------------------------------------
 
 _GRES = re.compile(
-    r"(?P<name>[A-Za-z][\w.\-]*)(?::(?P<type>[^:(),]+))?:(?P<count>\d+)[A-Za-z]?"
+    r"(?P<name>[A-Za-z][\w.\-]*)(?::(?P<type>[^:(),]+))?:(?P<count>[0-9]+)[A-Za-z]?"
     r"(?:\((?P<detail>[^)]*)\))?"
 )
 
@@ -115,7 +116,7 @@ def parse_index_list(text: str) -> frozenset[int] | None:
     found: set[int] = set()
     for r in text.split(","):
         lo, _, hi = r.strip().partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        if not is_digits(lo) or (hi and not is_digits(hi)):
             return None
         a, b = int(lo), int(hi) if hi else int(lo)
         if b < a or b - a > 4096:
@@ -143,7 +144,7 @@ def gpu_request(text: str) -> int | None:
         if name != "gpu":
             continue
         count_text = re.split(r"[:=]", rest)[-1] if rest else "1"
-        count = int(count_text) if count_text.isdigit() else 1
+        count = int(count_text) if is_digits(count_text) else 1
         total = (total or 0) + count
     return total
 
@@ -349,7 +350,7 @@ def parse_scontrol_nodes(text: str) -> dict[str, SlurmNode]:
         node.reason = fields.get("Reason", "")
         _set_gres(node, fields.get("Gres", ""), fields.get("GresUsed", ""))
         if node.used_count is None and "AllocTRES" in fields:
-            m = re.search(r"gres/gpu(?::[^=,]+)?=(\d+)", fields["AllocTRES"])
+            m = re.search(r"gres/gpu(?::[^=,]+)?=([0-9]+)", fields["AllocTRES"])
             if m or "gres/gpu" in fields.get("CfgTRES", ""):
                 node.used_count = int(m.group(1)) if m else 0
         nodes[name] = node

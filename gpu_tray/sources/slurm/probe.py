@@ -176,7 +176,7 @@ def split_sections(text: str) -> Sections:
                 missing = True
             elif word.startswith("rc "):
                 if current is not None:
-                    m = re.match(r"rc (\d+)$", word)
+                    m = re.match(r"rc ([0-9]+)$", word)
                     codes[current] = int(m.group(1)) if m else 1
                 current = None
             else:

@@ -16,8 +16,10 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from gpu_tray.core.digits import int_or, is_digits
 from gpu_tray.core.models import GpuProcess, GpuSample, HostState, MigDevice
 from gpu_tray.core.na import NA
+from gpu_tray.core.settings import HostConfig
 
 MARK = "##gpu-tray:"
 
@@ -30,21 +32,46 @@ GPU_FIELDS = (
 GPU_FIELDS_LEGACY = GPU_FIELDS.rsplit(",", 1)[0]
 APP_FIELDS = "gpu_uuid,pid,used_gpu_memory,process_name"
 
+#: Where nvidia-smi lives when the non-interactive PATH (ssh HOST CMD reads no
+#: .bashrc or .profile) does not have it: distribution packages, the NVIDIA container
+#: toolkit's mount, WSL2.
+FALLBACK_DIRS = ("/usr/bin", "/usr/local/nvidia/bin", "/usr/lib/wsl/lib")
+
+# Per-host values reach the script on stdin, one `KEY<TAB>VALUE` line each, read
+# by a `while read` loop: never inside the command. Unknown keys are ignored, so
+# a newer gpu-tray can send keys an older script does not know. Keys:
+#   nvidia_smi   the absolute path of nvidia-smi ([[hosts]] nvidia_smi): used
+#                instead of searching PATH and FALLBACK_DIRS.
+_SEARCH = ":".join(FALLBACK_DIRS)
+
 # One line, no single quotes, no double backslashes: it runs under `sh -c '...'`
-# whatever the user's login shell is (bash, zsh, fish, tcsh).
+# whatever the user's login shell is (bash, zsh, fish, tcsh). A value read from
+# stdin only ever appears as "$n" or "$s": expanded, never parsed as shell.
+# No fork to find nvidia-smi: the tab is a literal one (not `$(printf ...)`), and
+# PATH is walked by the shell itself (not `$(command -v ...)`), with globbing off.
 _SCRIPT_LINES = (
     "LC_ALL=C",
     "export LC_ALL",
-    f'command -v nvidia-smi >/dev/null 2>&1 || {{ echo "{MARK}missing"; exit 0; }}',
+    't="\t"',
+    'n=""',
+    'while IFS= read -r line || [ -n "$line" ]; do case $line in *"$t"*) '
+    'k=${line%%"$t"*}; v=${line#*"$t"}; case $k in nvidia_smi) n=$v;; esac;; esac; '
+    "line=; done",
+    's=""',
+    'if [ -n "$n" ]; then if [ -f "$n" ] && [ -x "$n" ]; then s=$n; fi; '
+    f'else q="$PATH:{_SEARCH}"; o=$IFS; IFS=:; set -f; for d in $q; do '
+    'if [ -z "$s" ] && [ -n "$d" ] && [ -f "$d/nvidia-smi" ] && [ -x "$d/nvidia-smi" ]; '
+    "then s=$d/nvidia-smi; fi; done; set +f; IFS=$o; fi",
+    f'[ -n "$s" ] || {{ echo "{MARK}missing"; exit 0; }}',
     f"f={GPU_FIELDS}",
-    "g=$(nvidia-smi --query-gpu=$f --format=csv,noheader,nounits 2>&1)",
+    'g=$("$s" --query-gpu=$f --format=csv,noheader,nounits 2>&1)',
     "r=$?",
     f"if [ $r -eq 2 ]; then f={GPU_FIELDS_LEGACY}; "
-    "g=$(nvidia-smi --query-gpu=$f --format=csv,noheader,nounits 2>&1); r=$?; fi",
+    'g=$("$s" --query-gpu=$f --format=csv,noheader,nounits 2>&1); r=$?; fi',
     f'echo "{MARK}gpus rc=$r fields=$f"',
     'printf "%s\\n" "$g"',
     f'[ $r -eq 0 ] || {{ echo "{MARK}end"; exit 0; }}',
-    f"a=$(nvidia-smi --query-compute-apps={APP_FIELDS} --format=csv,noheader,nounits 2>&1)",
+    f'a=$("$s" --query-compute-apps={APP_FIELDS} --format=csv,noheader,nounits 2>&1)',
     "r=$?",
     f'echo "{MARK}apps rc=$r"',
     'printf "%s\\n" "$a"',
@@ -57,8 +84,8 @@ _SCRIPT_LINES = (
     "p=${p%,}",
     f'echo "{MARK}owners"',
     'if [ -n "$p" ]; then ps -o pid=,user:64= -p "$p" 2>/dev/null; fi',
-    f'case $g in *Enabled*) echo "{MARK}mig-list"; nvidia-smi -L 2>&1; '
-    f'echo "{MARK}mig-query"; nvidia-smi -q 2>&1;; esac',
+    f'case $g in *Enabled*) echo "{MARK}mig-list"; "$s" -L 2>&1; '
+    f'echo "{MARK}mig-query"; "$s" -q 2>&1;; esac',
     f'echo "{MARK}end"',
 )
 POLL_SCRIPT = "; ".join(_SCRIPT_LINES)
@@ -66,6 +93,25 @@ POLL_SCRIPT = "; ".join(_SCRIPT_LINES)
 POLL_COMMAND = "sh -c " + shlex.quote(POLL_SCRIPT)
 
 MSG_MISSING = "nvidia-smi was not found on the remote PATH"
+
+
+def msg_missing_at(path: str) -> str:
+    return f"nvidia-smi was not found at {path} (nvidia_smi in config.toml)"
+
+
+def poll_input(host: HostConfig) -> bytes:
+    """What the poll script reads on stdin for `host`: `KEY<TAB>VALUE` lines.
+
+    Values come from validated config (no tab, no newline, no control character);
+    one that has such a character anyway is left out rather than let it forge a key.
+    """
+    pairs = [("nvidia_smi", host.nvidia_smi)]
+    lines = [
+        f"{key}\t{value}\n"
+        for key, value in pairs
+        if value is not None and not any(ch < " " or ch == "\x7f" for ch in value)
+    ]
+    return "".join(lines).encode("utf-8")
 
 
 def msg_error(exit_code: int, text: str) -> str:
@@ -88,22 +134,41 @@ class BadOutput(Exception):
 
 
 # Spellings of "unknown" seen across drivers: [N/A], N/A, [Not Supported],
-# [Unknown Error], [Function Not Found], [Requested functionality has been deprecated], ...
+# [Insufficient Permissions], [Function Not Found],
+# [Requested functionality has been deprecated], ...
 def _is_placeholder(value: str) -> bool:
     return (value.startswith("[") and value.endswith("]")) or value in ("N/A", "", "Unknown")
 
 
+# Readings that say the GPU itself is broken, not merely that a value is unknown:
+# NVML's "GPU requires reset", "GPU is lost" and "Unknown Error", and their kin.
+_FAULT = re.compile(
+    r"requires? reset|reset required|is lost|gpu lost|unknown error|off the bus"
+    r"|insufficient external power|irq issue",
+    re.IGNORECASE,
+)
+
+
+def fault_reading(value: str) -> str | None:
+    """The fault a bracketed reading names ("GPU requires reset"), or None."""
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]") and _FAULT.search(value):
+        return value[1:-1].strip()
+    return None
+
+
 _UNIT_SUFFIX = re.compile(r"\s*(MiB|W|%|C|MHz)$")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 def _number(value: str, kind: type, what: str) -> object:
     value = _UNIT_SUFFIX.sub("", value.strip())
     if _is_placeholder(value):
         return NA
-    try:
-        return kind(float(value)) if kind is int else kind(value)
-    except ValueError:
-        raise BadOutput(f"{what} is {value[:40]!r}, not a number") from None
+    # ASCII only: float() would take "١٢", "1e999" (inf) and "nan".
+    if not _DECIMAL.fullmatch(value):
+        raise BadOutput(f"{what} is {value[:40]!r}, not a number")
+    return int(float(value)) if kind is int else kind(value)
 
 
 def _tidy(text: str, limit: int = 300) -> str:
@@ -165,7 +230,8 @@ def _parse(stdout: bytes, stderr: bytes, exit_status: int) -> PollResult:
         raise BadOutput("the output was cut short")
 
     fields = sec.attrs["gpus"].get("fields", GPU_FIELDS).split(",")
-    gpus = [_parse_gpu_row(line, fields) for line in sec.body["gpus"] if line.strip()]
+    rows = [line for line in sec.body["gpus"] if line.strip() and not _is_warning(line)]
+    gpus = [_parse_gpu_row(line, fields, position) for position, line in enumerate(rows)]
     if not gpus:
         raise BadOutput("no GPU rows")
 
@@ -175,68 +241,81 @@ def _parse(stdout: bytes, stderr: bytes, exit_status: int) -> PollResult:
         return PollResult(HostState.NVIDIA_SMI_ERROR, msg_error(apps_rc, shown), tuple(gpus))
 
     owners = _parse_owners(sec.body.get("owners", []))
-    apps = _parse_apps(sec.body.get("apps", []), owners)
-    gpus = _attach_processes(gpus, apps)
+    apps, readable = _parse_apps(sec.body.get("apps", []), owners)
+    gpus = _attach_processes(gpus, apps, readable and "apps" in sec.body)
     if any(g.mig_enabled for g in gpus):
         gpus = _attach_mig(gpus, sec.body.get("mig-list", []), sec.body.get("mig-query", []))
-
-    lost = [g for g in gpus if g.fault]
-    if lost:
-        g = lost[0]
-        where = f" ({g.pci_bus_id})" if g.pci_bus_id else ""
-        return PollResult(
-            HostState.NVIDIA_SMI_ERROR,
-            f"nvidia-smi reports GPU {g.index}{where} as lost",
-            tuple(gpus),
-        )
+    # A faulty GPU does not fail the host: the others are still usable. It is
+    # marked on the GPU (`fault`), never free, and counted as needing attention.
     return PollResult(HostState.OK, None, tuple(gpus))
 
 
+def _is_warning(line: str) -> bool:
+    # nvidia-smi prints e.g. "WARNING: infoROM is corrupted at gpu 0000:01:00.0" on
+    # stdout before its rows; it is not a row.
+    return line.lstrip().upper().startswith("WARNING:")
+
+
 def _int_attr(attrs: dict[str, str], key: str) -> int:
-    try:
-        return int(attrs.get(key, "0"))
-    except ValueError:
-        raise BadOutput(f"bad section marker {key}={attrs.get(key)!r}") from None
+    value = int_or(attrs.get(key, "0"))
+    if value is None:
+        raise BadOutput(f"bad section marker {key}={attrs.get(key)!r}")
+    return value
 
 
-def _parse_gpu_row(line: str, fields: list[str]) -> GpuSample:
+def _parse_gpu_row(line: str, fields: list[str], position: int) -> GpuSample:
     values = [v.strip() for v in line.split(",")]
     if len(values) != len(fields):
         raise BadOutput(
             f"a GPU row has {len(values)} fields, expected {len(fields)}: {line[:80]!r}"
         )
     row = dict(zip(fields, values, strict=True))
-    fault = "GPU is lost" if any("GPU is lost" in v for v in values) else None
-    index = _number(row["index"], int, "GPU index")
-    if index is NA:
+    fault = next((f for v in values if (f := fault_reading(v))), None)
+    index_text = row.get("index", "")
+    if is_digits(index_text):
+        index = int(index_text)
+    elif _is_placeholder(index_text) and fault:
+        # Only a broken GPU hides its index; its place in the list is nvidia-smi's order.
+        index = position
+    else:  # "-1", "[N/A]" on a healthy GPU: nothing a GPU could be called by
         raise BadOutput(f"a GPU row has no index: {line[:80]!r}")
-    if fault:
-        return GpuSample(
-            index=int(index),
-            uuid=row.get("uuid", ""),
-            name=row.get("name", ""),
-            fault=fault,
-            pci_bus_id=row.get("pci.bus_id", ""),
-        )
+
+    def reading(key: str, kind: type) -> object:
+        # A faulty GPU's other readings are whatever it printed: keep what parses.
+        try:
+            return _number(row.get(key, ""), kind, key)
+        except BadOutput:
+            if fault:
+                return NA
+            raise
+
     return GpuSample(
-        index=int(index),
-        uuid=row["uuid"],
-        name=row["name"],
-        memory_total_mib=_number(row["memory.total"], int, "memory.total"),
-        memory_used_mib=_number(row["memory.used"], int, "memory.used"),
-        utilization_pct=_number(row["utilization.gpu"], int, "utilization.gpu"),
-        temperature_c=_number(row["temperature.gpu"], int, "temperature.gpu"),
-        power_w=_number(row["power.draw"], float, "power.draw"),
-        pci_bus_id=row.get("pci.bus_id", ""),
+        index=index,
+        uuid=_text(row.get("uuid", "")),
+        name=_text(row.get("name", "")),
+        memory_total_mib=reading("memory.total", int),
+        memory_used_mib=reading("memory.used", int),
+        utilization_pct=reading("utilization.gpu", int),
+        temperature_c=reading("temperature.gpu", int),
+        power_w=reading("power.draw", float),
+        pci_bus_id=_text(row.get("pci.bus_id", "")),
         mig_enabled=row.get("mig.mode.current", "") == "Enabled",
+        fault=fault,
     )
 
 
+def _text(value: str) -> str:
+    """A text reading; a placeholder ("[N/A]", "[Insufficient Permissions]") is ""."""
+    return "" if _is_placeholder(value) else value
+
+
 def _parse_owners(lines: Iterable[str]) -> dict[int, str]:
+    """`ps -o pid=,user:64=` lines. A user with no passwd entry (a container's UID)
+    comes back as its number, which is kept: it still tells two holders apart."""
     owners: dict[int, str] = {}
     for line in lines:
         parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit():
+        if len(parts) == 2 and is_digits(parts[0]):
             owners[int(parts[0])] = parts[1]
     return owners
 
@@ -247,34 +326,71 @@ class _App:
     process: GpuProcess
 
 
-def _parse_apps(lines: Iterable[str], owners: dict[int, str]) -> list[_App]:
+_NO_PROCESSES = re.compile(r"no running (compute )?processes found", re.IGNORECASE)
+
+
+def _parse_apps(lines: Iterable[str], owners: dict[int, str]) -> tuple[list[_App], bool]:
+    """The compute-apps rows, and whether every line was understood.
+
+    A row is `gpu_uuid, pid, used_gpu_memory, process_name`; the name is last and
+    may hold commas (Chromium and Electron put their argv there). A PID nvidia-smi
+    may not show ("[Insufficient Permissions]") is a process we cannot name: the
+    GPU is still in use. A line we cannot read at all means the list is unknown.
+    """
     apps = []
+    readable = True
     for line in lines:
+        if not line.strip() or _is_warning(line):
+            continue
         parts = [p.strip() for p in line.split(",", 3)]
-        # Old drivers print "No running processes found" and similar prose: skip it.
-        if len(parts) != 4 or not parts[1].isdigit():
+        if len(parts) != 4:
+            # Old drivers print "No running processes found"; anything else is not a row.
+            if not _NO_PROCESSES.fullmatch(line.strip()):
+                readable = False
             continue
         uuid, pid_text, mem, name = parts
-        pid = int(pid_text)
-        used = _number(mem, int, "used_gpu_memory")
-        apps.append(_App(uuid, GpuProcess(pid, name, used, owners.get(pid))))
-    return apps
+        if is_digits(pid_text):
+            pid: int | None = int(pid_text)
+        elif _is_placeholder(pid_text):
+            pid = None
+        else:
+            readable = False
+            continue
+        try:
+            used = _number(mem, int, "used_gpu_memory")
+        except BadOutput:
+            used = NA
+        # WSL2 prints "[Not Found]" for the name of a process it cannot see into.
+        process = GpuProcess(pid, _text(name), used, None if pid is None else owners.get(pid))
+        apps.append(_App(uuid, process))
+    return apps, readable
 
 
-def _attach_processes(gpus: list[GpuSample], apps: list[_App]) -> list[GpuSample]:
+def _attach_processes(gpus: list[GpuSample], apps: list[_App], readable: bool) -> list[GpuSample]:
     by_uuid: dict[str, list[GpuProcess]] = {}
     for app in apps:
         by_uuid.setdefault(app.gpu_uuid, []).append(app.process)
-    if len({g.uuid for g in gpus}) != len(gpus):
-        # Masked or duplicated UUIDs cannot be told apart: a single GPU still can.
-        if len(gpus) == 1:
-            return [replace(gpus[0], processes=tuple(p for a in apps for p in [a.process]))]
-        return gpus
-    return [replace(g, processes=tuple(by_uuid.get(g.uuid, ()))) for g in gpus]
+    if len(gpus) == 1:
+        # One GPU: every process is its own, whatever UUID the rows carry (masked,
+        # "[N/A]").
+        return [
+            replace(gpus[0], processes=tuple(a.process for a in apps), processes_known=readable)
+        ]
+    uuids = [g.uuid for g in gpus]
+    placeable = len(set(uuids)) == len(uuids) and "" not in uuids
+    if not placeable or any(a.gpu_uuid not in uuids for a in apps):
+        # Rows we cannot tie to a GPU (duplicated or hidden UUIDs): any GPU might
+        # hold them, so no GPU's list is known.
+        readable = readable and not apps
+        if not placeable:
+            return [replace(g, processes_known=readable) for g in gpus]
+    return [
+        replace(g, processes=tuple(by_uuid.get(g.uuid, ())), processes_known=readable) for g in gpus
+    ]
 
 
-_LIST_GPU = re.compile(r"^GPU (\d+): .*\(UUID: ([^)]+)\)")
-_LIST_MIG = re.compile(r"^\s+MIG (\S+)\s+Device\s+(\d+): \(UUID: ([^)]+)\)")
+_LIST_GPU = re.compile(r"^GPU ([0-9]+): .*\(UUID: ([^)]+)\)", re.ASCII)
+_LIST_MIG = re.compile(r"^\s+MIG (\S+)\s+Device\s+([0-9]+): \(UUID: ([^)]+)\)", re.ASCII)
 
 
 def _parse_mig_list(lines: Iterable[str]) -> dict[int, list[tuple[int, str, str]]]:
@@ -314,20 +430,20 @@ class _QGpu:
     procs: list[_QProc] = field(default_factory=list)
 
 
-_Q_GPU = re.compile(r"^GPU ([0-9A-Fa-f]+:[0-9A-Fa-f]+:[0-9A-Fa-f]+\.[0-9A-Fa-f]+)\s*$")
+_Q_GPU = re.compile(r"^GPU ([0-9A-Fa-f]+:[0-9A-Fa-f]+:[0-9A-Fa-f]+\.[0-9A-Fa-f]+)\s*$", re.ASCII)
 _KV = re.compile(r"^(\s*)([^:]+?)\s*:\s*(.*)$")
 
 
-def _parse_q(lines: Iterable[str]) -> dict[str, _QGpu]:
-    """The MIG parts of `nvidia-smi -q`, keyed by PCI bus id."""
-    gpus: dict[str, _QGpu] = {}
+def _parse_q(lines: Iterable[str]) -> dict[tuple[int, int, int, int] | None, _QGpu]:
+    """The MIG parts of `nvidia-smi -q`, keyed by PCI address (`pci_key`)."""
+    gpus: dict[tuple[int, int, int, int] | None, _QGpu] = {}
     gpu: _QGpu | None = None
     block = ""
     sub = ""
     for raw in lines:
         line = raw.rstrip()
         if (m := _Q_GPU.match(line)) is not None:
-            gpu = gpus.setdefault(m.group(1).upper(), _QGpu())
+            gpu = gpus.setdefault(pci_key(m.group(1)), _QGpu())
             block = sub = ""
             continue
         if gpu is None or not line.strip():
@@ -376,10 +492,20 @@ def _parse_q(lines: Iterable[str]) -> dict[str, _QGpu]:
 
 
 def _int_or(value: str, default: int | None) -> int | None:
-    try:
-        return int(value.strip())
-    except ValueError:
-        return default
+    return int_or(value, default)
+
+
+def pci_key(bus_id: str) -> tuple[int, int, int, int] | None:
+    """A PCI address as numbers, so that "0000:0B:00.0" (4-digit domain),
+    "00000000:0b:00.0" and a Hyper-V domain such as "03f8cfdd:00:00.0" compare
+    as the addresses they are, whatever the case and the domain's width."""
+    m = _PCI.fullmatch(bus_id.strip())
+    if m is None:
+        return None
+    return (int(m[1], 16), int(m[2], 16), int(m[3], 16), int(m[4], 16))
+
+
+_PCI = re.compile(r"([0-9A-Fa-f]{1,8}):([0-9A-Fa-f]{1,2}):([0-9A-Fa-f]{1,2})\.([0-7])", re.ASCII)
 
 
 def _attach_mig(
@@ -392,7 +518,8 @@ def _attach_mig(
         if not gpu.mig_enabled:
             out.append(gpu)
             continue
-        q = queried.get(gpu.pci_bus_id.upper(), _QGpu())
+        key = pci_key(gpu.pci_bus_id)
+        q = queried.get(key, _QGpu()) if key is not None else _QGpu()
         by_index = {m.index: m for m in q.migs}
         # Processes of a MIG GPU carry the parent's UUID; -q tells which instance runs them.
         where = {p.pid: (p.gi, p.ci) for p in q.procs if p.pid is not None}
@@ -421,5 +548,10 @@ def _attach_mig(
                     processes=tuple(placed.get((qm.gi, qm.ci), ())),
                 )
             )
-        out.append(replace(gpu, mig_devices=tuple(migs), processes=tuple(unplaced)))
+        # A process whose PID we may not see cannot be placed: it might be in any
+        # instance, so none of them is known to be empty.
+        known = gpu.processes_known if all(p.pid is not None for p in unplaced) else False
+        out.append(
+            replace(gpu, mig_devices=tuple(migs), processes=tuple(unplaced), processes_known=known)
+        )
     return out

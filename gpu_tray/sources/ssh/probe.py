@@ -3,10 +3,17 @@ poll script per poll, its output parsed into a snapshot."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gpu_tray.core.models import HostSnapshot, HostState, utcnow
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.base import SecretLookup
-from gpu_tray.sources.ssh.nvsmi import POLL_COMMAND, parse_poll_output
+from gpu_tray.sources.ssh.nvsmi import (
+    POLL_COMMAND,
+    msg_missing_at,
+    parse_poll_output,
+    poll_input,
+)
 from gpu_tray.sources.ssh.session import SshFailure, SshSession
 
 # nvidia-smi on an 8-GPU host without persistence mode can take several seconds.
@@ -35,7 +42,9 @@ class SshProbe:
     def poll(self) -> list[HostSnapshot]:
         polled_at = utcnow()
         try:
-            result = self.session.run(POLL_COMMAND, self.command_timeout_s)
+            result = self.session.run(
+                POLL_COMMAND, self.command_timeout_s, stdin=poll_input(self.host)
+            )
         except SshFailure as failure:
             return [
                 HostSnapshot(
@@ -47,6 +56,8 @@ class SshProbe:
                 )
             ]
         parsed = parse_poll_output(result.stdout, result.stderr, result.exit_status)
+        if parsed.state is HostState.NVIDIA_SMI_MISSING and self.host.nvidia_smi:
+            parsed = replace(parsed, message=msg_missing_at(self.host.nvidia_smi))
         return [
             HostSnapshot(
                 self.name,

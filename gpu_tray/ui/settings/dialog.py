@@ -95,7 +95,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("SettingsDialog")
         self.setWindowTitle("gpu-tray settings")
-        self.resize(860, 600)
+        self.resize(860, 640)
         self.before = config
         self.config_path = config_path
         self.store = store

@@ -41,6 +41,7 @@ FIELD_LABELS = {
     "auth": "Authentication",
     "identity_file": "Identity file",
     "proxy_jump": "ProxyJump",
+    "nvidia_smi": "nvidia-smi path",
     "free.max_memory_mib": "Memory threshold",
     "free.max_utilization_pct": "Utilisation threshold",
 }
@@ -84,6 +85,11 @@ class HostEditor(QWidget):
         identity_row.addWidget(self.identity_file, 1)
         identity_row.addWidget(browse)
         self.proxy_jump = self._line("proxy_jump", "e.g. bastion or user@gw:2222,inner")
+        self.nvidia_smi = self._line("nvidia_smi", "PATH, /usr/bin, /usr/local/nvidia/bin, …")
+        self.nvidia_smi.setToolTip(
+            "Where nvidia-smi is on this host, as an absolute path. Empty: it is looked "
+            "for on the PATH, in /usr/bin, /usr/local/nvidia/bin and /usr/lib/wsl/lib."
+        )
 
         form.addRow("Name:", self._with_error("name", self.name))
         form.addRow("Hostname:", self._with_error("hostname", self.hostname))
@@ -92,6 +98,7 @@ class HostEditor(QWidget):
         form.addRow("Authentication:", self._with_error("auth", self.auth))
         form.addRow("Identity file:", self._with_error("identity_file", identity_row))
         form.addRow("ProxyJump:", self._with_error("proxy_jump", self.proxy_jump))
+        form.addRow("nvidia-smi:", self._with_error("nvidia_smi", self.nvidia_smi))
 
         self.own_free = QCheckBox("Own \u201cfree\u201d thresholds for this host")
         self.own_free.setObjectName("own_free")
@@ -160,6 +167,7 @@ class HostEditor(QWidget):
             own_free=self.own_free.isChecked(),
             max_memory_mib=self.max_memory.value(),
             max_utilization_pct=self.max_utilization.value(),
+            nvidia_smi=self.nvidia_smi.text(),
         )
 
     def set_form(self, form: HostForm) -> None:
@@ -171,6 +179,7 @@ class HostEditor(QWidget):
             self.user.setText(form.user)
             self.identity_file.setText(form.identity_file)
             self.proxy_jump.setText(form.proxy_jump)
+            self.nvidia_smi.setText(form.nvidia_smi)
             index = self.auth.findData(form.auth)
             self.auth.setCurrentIndex(max(index, 0))
             self.own_free.setChecked(form.own_free)

@@ -7,7 +7,7 @@ out for the real pixel grid instead of being scaled down from a big image.
 Colours (DESIGN.md): green = free GPUs, red = none free, amber = free GPUs but
 none a watch rule asks for, grey = no data or every host down. Marks, each
 in its own corner, white-ringed so they read on every disc colour:
-- top right, a dark dot with "!": some hosts are failing;
+- top right, a dark dot with "!": some hosts are failing or some GPUs are faulty;
 - bottom right, a pause sign: polling is paused;
 - bottom left, a white dot with clock hands: some data is stale.
 """
@@ -156,7 +156,7 @@ def render_image(summary: ClusterSummary, size: int, scale: int = 1) -> QImage:
                 QRectF(size * 0.27, (size - bar_h) / 2, size * 0.46, bar_h), bar_h / 3, bar_h / 3
             )
         marks = (
-            (summary.hosts_failing > 0 and colour != "grey")
+            (summary.needs_attention and colour != "grey")
             + summary.paused
             + (summary.hosts_stale > 0)
         )
@@ -175,7 +175,7 @@ def render_image(summary: ClusterSummary, size: int, scale: int = 1) -> QImage:
             p.drawText(QPointF(-ink.center().x(), -ink.center().y()), text)
             p.restore()
 
-        if marks and summary.hosts_failing > 0 and colour != "grey":
+        if marks and summary.needs_attention and colour != "grey":
             _paint_failing(p, size, scale)
         if summary.paused:
             _paint_paused(p, size)
