@@ -19,6 +19,7 @@ from gpu_tray.core.settings import (
     Config,
     FreeThresholds,
     HostConfig,
+    IdleSettings,
     NotifyConfig,
     SourceConfig,
     WatchSpec,
@@ -133,7 +134,7 @@ class _Validator:
     def config(self) -> Config:
         d = self.data
         self._refuse_secrets(d, "", None)
-        self._known(d, "", None, {"poll_interval_s", "free", "hosts", "sources", "notify", "watch"})
+        self._known(d, "", None, _TOP_KEYS)
         interval = self._number(d, "", None, "poll_interval_s", 10.0, minimum=1.0)
         free = self._free(d.get("free", {}), "free", None)
         hosts = tuple(self._host(h, i) for i, h in enumerate(self._array(d, "hosts")))
@@ -144,6 +145,7 @@ class _Validator:
         sources = tuple(self._source(s, i) for i, s in enumerate(self._array(d, "sources")))
         notify = self._notify(d.get("notify", {}))
         watch = tuple(self._watch(w, i) for i, w in enumerate(self._array(d, "watch")))
+        idle = self._idle(d.get("idle", {}))
         return Config(
             poll_interval_s=interval,
             free=free,
@@ -151,6 +153,7 @@ class _Validator:
             sources=sources,
             notify=notify,
             watch=watch,
+            idle=idle,
             path=self.path,
         )
 
@@ -370,9 +373,33 @@ class _Validator:
             sound=sound,
         )
 
+    def _idle(self, d: Any) -> IdleSettings:
+        d = self._table(d, "", None, "idle")
+        self._known(d, "idle", None, {"max_utilization_pct", "after_min", "remind_after_min"})
+        base = IdleSettings()
+        util = self._int(d, "idle", None, "max_utilization_pct", base.max_utilization_pct, 0, 100)
+        after = self._number(d, "idle", None, "after_min", base.after_min, minimum=1.0)
+        remind = None
+        if "remind_after_min" in d:
+            remind = self._number(d, "idle", None, "remind_after_min", 0.0, minimum=1.0)
+        return IdleSettings(
+            max_utilization_pct=base.max_utilization_pct if util is None else util,
+            after_min=after,
+            remind_after_min=remind,
+        )
+
     def _watch(self, w: Mapping[str, Any], i: int) -> WatchSpec:
         t = "watch"
-        self._known(w, t, i, {"host", "gpu", "count", "model", "min_free_memory_mib"})
+        self._known(w, t, i, {"host", "gpu", "count", "model", "min_free_memory_mib", "event"})
+        event = w.get("event", "free")
+        if event not in ("free", "idle_holder"):
+            raise self.fail(t, i, "event", f'must be "free" or "idle_holder", got {_show(event)}')
+        if event == "idle_holder":
+            for key in ("count", "model", "min_free_memory_mib"):
+                if key in w:
+                    raise self.fail(
+                        t, i, key, 'is not used with event = "idle_holder" (only host and gpu)'
+                    )
         gpu = self._int(w, t, i, "gpu", None, 0)
         host = self._str(w, t, i, "host")
         if gpu is not None and host is None:
@@ -383,9 +410,11 @@ class _Validator:
             count=self._int(w, t, i, "count", 1, 1) or 1,
             model=self._str(w, t, i, "model"),
             min_free_memory_mib=self._int(w, t, i, "min_free_memory_mib", None, 0),
+            event=event,
         )
 
 
+_TOP_KEYS = {"poll_interval_s", "free", "hosts", "sources", "notify", "watch", "idle"}
 _PROMETHEUS_OPTIONS = ("auth", "username", "timeout_s", "stale_after_s", "host_label", "ca_file")
 _SLURM_OPTIONS = ("timeout_s", "partitions")
 

@@ -169,6 +169,9 @@ def watch_table(spec: WatchSpec) -> Table:
         t["host"] = spec.host
     if spec.gpu is not None:
         t["gpu"] = spec.gpu
+    if spec.event != "free":
+        t["event"] = spec.event
+        return t  # an idle-holder rule has a scope only
     t["count"] = spec.count
     if spec.model:
         t["model"] = spec.model
@@ -184,6 +187,7 @@ def _spec_of(table: Table) -> WatchSpec:
         count=int(table.get("count", 1)),
         model=table.get("model"),
         min_free_memory_mib=table.get("min_free_memory_mib"),
+        event=table.get("event", "free"),
     )
 
 

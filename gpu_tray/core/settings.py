@@ -23,6 +23,20 @@ class FreeThresholds:
 
 
 @dataclass(frozen=True, slots=True)
+class IdleSettings:
+    """`[idle]` in config.toml: when a held GPU counts as idle (see core/idle.py)."""
+
+    max_utilization_pct: int = 5
+    after_min: float = 30.0
+    #: Remind me about my own idle GPUs after this many minutes; None: off (default).
+    remind_after_min: float | None = None
+
+    @property
+    def after_s(self) -> float:
+        return self.after_min * 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class HostConfig:
     name: str
     hostname: str | None = None
@@ -58,6 +72,9 @@ class WatchSpec:
     count: int = 1
     model: str | None = None
     min_free_memory_mib: int | None = None
+    #: "free" (the default: tell me when GPUs are free) or "idle_holder" (tell me
+    #: when a GPU in scope becomes held idle; for lab admins).
+    event: Literal["free", "idle_holder"] = "free"
 
     @property
     def scope(self) -> Literal["gpu", "host", "cluster"]:
@@ -74,6 +91,7 @@ class WatchSpec:
             f"host={self.host or '*'};gpu={'*' if self.gpu is None else self.gpu};"
             f"count={self.count};model={self.model or '*'};"
             f"mem={self.min_free_memory_mib or 0}"
+            + ("" if self.event == "free" else f";event={self.event}")
         )
 
 
@@ -85,6 +103,7 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     watch: tuple[WatchSpec, ...] = ()
+    idle: IdleSettings = field(default_factory=IdleSettings)
     path: Path | None = None  # where it was loaded from; None for the built-in demo
     demo: bool = False
 

@@ -139,7 +139,11 @@ class TrayController:
         summary = summarize(
             snaps,
             self.thresholds_for,
-            watched=self.engine.matches if self.engine.specs else None,
+            watched=(
+                self.engine.matches
+                if any(s.event == "free" for s in self.engine.specs)
+                else None
+            ),
             paused=paused,
         )
         problem = (self.problem,) if self.problem else ()
