@@ -60,7 +60,7 @@ def test_upgrade_from_v1_keeps_every_sample_and_rolls_it_up(
     raw, host = _v1_database(db)
     caplog.set_level(logging.INFO, "gpu_tray.store")
     conn = open_store(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     backup = tmp_path / "history.sqlite3.v1.bak"
     assert f"backed up {db} (schema 1) to {backup} before upgrading" in caplog.messages
     old = sqlite3.connect(backup)

@@ -1,0 +1,95 @@
+"""Reading who held what back from the history (schema 3's `holds` table).
+
+- `idle_samples()`: per unit, the polls `core.idle` folds into `idle_since`
+  (raw samples joined with their holders);
+- `gpu_hours()`: GPU-hours per user over a time range (the people view);
+- `free_quarters()`: for "usually free by" (core/prediction.py).
+
+Every function takes an open connection; `open_read_only()` gives one that
+can never write, create or upgrade a file (what `gpu-tray status` uses), and
+answers None for a missing, foreign, older or damaged file: history is a
+bonus there, never a reason to fail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from gpu_tray.core.idle import IdleSample, UnitKey
+
+#: The first schema with holds.
+HOLDS_VERSION = 3
+
+
+def open_read_only(path: Path | str) -> sqlite3.Connection | None:
+    """A query-only connection to a history file, or None when it has no holds to read."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < HOLDS_VERSION:
+            conn.close()
+            return None
+        conn.execute("SELECT 1 FROM holds LIMIT 1").fetchall()
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
+
+
+def idle_samples(
+    conn: sqlite3.Connection, since: float, hosts: Sequence[str] | None = None
+) -> dict[UnitKey, list[IdleSample]]:
+    """Every raw poll of every unit from `since` on, in time order: held or not, its
+    utilisation, and who held it. A unit with no holds row at a poll was not held."""
+    rows = conn.execute(
+        "SELECT h.name, u.gpu_index, u.mig_index, s.ts, s.util, "
+        "  (SELECT group_concat(user, char(31)) FROM "
+        "     (SELECT user FROM holds AS d WHERE d.ts = s.ts AND d.unit_id = s.unit_id "
+        "      ORDER BY user)), "
+        "  EXISTS (SELECT 1 FROM holds AS d WHERE d.ts = s.ts AND d.unit_id = s.unit_id) "
+        "FROM samples AS s JOIN units AS u ON u.id = s.unit_id JOIN hosts AS h ON h.id = u.host_id "
+        "WHERE s.ts >= ? ORDER BY s.unit_id, s.ts",
+        (int(since),),
+    )
+    wanted = None if hosts is None else set(hosts)
+    out: dict[UnitKey, list[IdleSample]] = {}
+    for host, gpu, mig, ts, util, users, held in rows:
+        if wanted is not None and host not in wanted:
+            continue
+        names = tuple(u for u in (users or "").split("\x1f") if u)
+        out.setdefault((host, gpu, mig), []).append(IdleSample(ts, bool(held), util, names))
+    return out
+
+
+def gpu_hours(conn: sqlite3.Connection, t0: float, t1: float) -> dict[str, float]:
+    """GPU-hours per user for polls in [t0, t1): each holds row stands for the `dt`
+    seconds before its poll. A unit held by two users counts for both. Processes whose
+    owner was not visible are under ''."""
+    rows = conn.execute(
+        "SELECT user, sum(dt) FROM holds WHERE ts >= ? AND ts < ? GROUP BY user",
+        (int(t0), int(t1)),
+    )
+    return {user: total / 3600 for user, total in rows}
+
+
+def free_quarters(
+    conn: sqlite3.Connection, host: str, t0: float, t1: float
+) -> list[tuple[int, bool]]:
+    """(15-minute bucket start, whether at least one unit of `host` was free at some poll
+    in it) for buckets in [t0, t1), oldest first: what "usually free by" is decided on
+    (the 15-minute tier is kept a year)."""
+    rows = conn.execute(
+        "SELECT ts, any_free FROM host_15m WHERE host_id = (SELECT id FROM hosts WHERE name = ?) "
+        "AND ts >= ? AND ts < ? ORDER BY ts",
+        (host, int(t0), int(t1)),
+    )
+    return [(ts, any_free > 0) for ts, any_free in rows]
