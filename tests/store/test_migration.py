@@ -117,7 +117,7 @@ def test_a_file_from_a_newer_version_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as err:
         open_store(db)
     assert str(err.value) == (
-        f"History is off: {db} was written by a newer gpu-tray (schema 9; this version reads up to 2)"
+        f"History is off: {db} was written by a newer gpu-tray (schema 9; this version reads up to 3)"
     )
     assert db.read_bytes() == before
     assert not list(tmp_path.glob("*.corrupt-*"))
