@@ -27,7 +27,7 @@ time for the tray.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -119,6 +119,23 @@ def unit_samples(snap: HostSnapshot) -> dict[UnitKey, IdleSample]:
                 )
             continue
         out[(snap.name, gpu.index, None)] = gpu_sample(ts, gpu)
+    return out
+
+
+def idle_map(
+    history: Mapping[UnitKey, Sequence[IdleSample]],
+    snaps: Iterable[HostSnapshot],
+    settings: IdleSettings,
+) -> dict[UnitKey, float]:
+    """`idle_since` of every unit held idle at its host's poll: the unit's history
+    (oldest first) with this poll on top. What `gpu-tray status` reports."""
+    out: dict[UnitKey, float] = {}
+    for snap in snaps:
+        now = snap.polled_at.timestamp()
+        for key, sample in unit_samples(snap).items():
+            state = step(fold(history.get(key, ()), settings), sample, settings)
+            if (since := state.idle_since(now, settings)) is not None:
+                out[key] = since
     return out
 
 

@@ -92,6 +92,9 @@ class GpuSample:
     allocated: bool | None = None
     # A reading the source flags as unusable (a lost GPU, a stale series).
     fault: str | None = None
+    # Set by scheduler-backed sources (Slurm): when the jobs holding this GPU reach
+    # their end time (squeue's EndTime), UTC; None when unknown or not held.
+    expected_free_at: datetime | None = None
 
     @property
     def memory_free_mib(self) -> MaybeInt:

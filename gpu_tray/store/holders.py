@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
-from gpu_tray.core.idle import IdleSample, UnitKey
+from gpu_tray.core.availability import ThresholdsFor, host_units
+from gpu_tray.core.idle import IdleSample, UnitKey, idle_map
+from gpu_tray.core.join import SCHEDULER_SOURCES
+from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.prediction import WEEKS, usually_free_by
+from gpu_tray.core.settings import IdleSettings
 
 #: The first schema with holds.
 HOLDS_VERSION = 3
@@ -93,3 +99,41 @@ def free_quarters(
         (host, int(t0), int(t1)),
     )
     return [(ts, any_free > 0) for ts, any_free in rows]
+
+
+#: How far back `idle_since` looks: the raw samples' retention (48 h).
+IDLE_LOOKBACK_S = 48 * 3600
+
+
+def status_extras(
+    path: Path | str,
+    snaps: Sequence[HostSnapshot],
+    settings: IdleSettings,
+    thresholds_for: ThresholdsFor,
+) -> tuple[dict[UnitKey, float], dict[str, datetime]]:
+    """What `gpu-tray status` adds from the history file: `idle_since` per unit held
+    idle, and "usually free by" per measured host with no free unit. A missing,
+    older, foreign or damaged file gives ({}, {}): never an error."""
+    conn = open_read_only(path)
+    if conn is None:
+        return idle_map({}, snaps, settings), {}
+    try:
+        newest = max((s.polled_at.timestamp() for s in snaps), default=0.0)
+        conn.execute("BEGIN")
+        history = idle_samples(conn, newest - IDLE_LOOKBACK_S, [s.name for s in snaps])
+        usual: dict[str, datetime] = {}
+        for s in snaps:
+            if not s.ok or s.source in SCHEDULER_SOURCES:
+                continue
+            if any(u.free for u in host_units(s, thresholds_for(s.name))):
+                continue
+            now = s.polled_at.timestamp()
+            quarters = free_quarters(conn, s.name, now - (WEEKS * 7 + 1) * 86_400, now)
+            if (by := usually_free_by(quarters, now)) is not None:
+                usual[s.name] = datetime.fromtimestamp(by, UTC)
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        return idle_map({}, snaps, settings), {}
+    finally:
+        conn.close()
+    return idle_map(history, snaps, settings), usual

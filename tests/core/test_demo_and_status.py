@@ -80,6 +80,7 @@ def test_status_json_schema() -> None:
         "latency_ms",
         "source",
         "node_state",
+        "usually_free_by",
         "gpus",
     }
     gpu_keys = {
@@ -94,6 +95,8 @@ def test_status_json_schema() -> None:
         "free",
         "allocated",
         "note",
+        "idle_since",
+        "expected_free_at",
         "mig_devices",
         "processes",
     }
