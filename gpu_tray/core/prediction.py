@@ -1,4 +1,5 @@
-"""When will a GPU free? From history alone ("usually free by 02:00").
+"""When will a GPU free? From a scheduler's job end times ("4 GPUs at ~14:35"), and
+from history alone ("usually free by 02:00").
 
 Said only when the history supports it. The decision, exactly:
 
@@ -22,8 +23,13 @@ the evidence is weekly, so this costs one week in the year at most.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gpu_tray.core.availability import host_units
+from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.settings import FreeThresholds
 
 HOUR_S = 3600
 WEEK_S = 7 * 86_400
@@ -75,3 +81,30 @@ def usually_free_by(
         if hour.qualifies(min_weeks, share):
             return hour.start + HOUR_S
     return None
+
+
+# -- from a scheduler: the end times of the jobs holding the GPUs --------------------------
+
+
+def expected_groups(snap: HostSnapshot, limits: FreeThresholds) -> list[tuple[datetime, int]]:
+    """(expected free time rounded up to the minute, how many GPUs) for the GPUs of
+    `snap` that are not free now and have an `expected_free_at`, soonest first."""
+    free = {u.gpu_index for u in host_units(snap, limits) if u.free}
+    groups: dict[datetime, int] = {}
+    for g in snap.gpus:
+        if g.index in free or g.expected_free_at is None:
+            continue
+        at = g.expected_free_at
+        if at.second or at.microsecond:
+            at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        groups[at] = groups.get(at, 0) + 1
+    return sorted(groups.items())
+
+
+def expected_text(groups: Sequence[tuple[datetime, int]], limit: int = 2) -> str:
+    """ "4 GPUs at ~14:35" | "1 GPU at ~13:00, 2 at ~14:35" (local time)."""
+    parts = []
+    for i, (at, n) in enumerate(groups[:limit]):
+        what = f"{n} GPU{'s' if n != 1 else ''}" if i == 0 else str(n)
+        parts.append(f"{what} at ~{at.astimezone().strftime('%H:%M')}")
+    return ", ".join(parts)
