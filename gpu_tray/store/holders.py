@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,3 +138,41 @@ def status_extras(
     finally:
         conn.close()
     return idle_map(history, snaps, settings), usual
+
+
+@dataclass(frozen=True, slots=True)
+class TrayExtras:
+    """What the tray takes from the history (read on a worker thread)."""
+
+    samples: dict[UnitKey, list[IdleSample]]
+    hours_day: dict[str, float]
+    hours_week: dict[str, float]
+    usually_free_by: dict[str, datetime]
+
+
+def tray_extras(
+    path: Path | str, hosts: Sequence[str], now: float, *, with_samples: bool
+) -> TrayExtras:
+    """GPU-hours per user over the last day and week, "usually free by" per host in
+    `hosts`, and (`with_samples`) the last 48 h of idle samples to seed the tracker.
+    Nothing (never an error) from a missing, older or damaged file."""
+    empty = TrayExtras({}, {}, {}, {})
+    conn = open_read_only(path)
+    if conn is None:
+        return empty
+    try:
+        conn.execute("BEGIN")
+        samples = idle_samples(conn, now - IDLE_LOOKBACK_S, hosts) if with_samples else {}
+        day = gpu_hours(conn, now - 86_400, now + 1)
+        week = gpu_hours(conn, now - 7 * 86_400, now + 1)
+        usual = {}
+        for host in hosts:
+            quarters = free_quarters(conn, host, now - (WEEKS * 7 + 1) * 86_400, now)
+            if (by := usually_free_by(quarters, now)) is not None:
+                usual[host] = datetime.fromtimestamp(by, UTC)
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        return empty
+    finally:
+        conn.close()
+    return TrayExtras(samples, day, week, usual)
