@@ -195,3 +195,45 @@ def test_free_quarters_come_from_the_15_minute_tier(tmp_path: Path) -> None:
         (T0 + 900, False),
         (T0 + 1800, False),
     ]
+
+
+def test_people_view_numbers_match_a_brute_force_count(tmp_path: Path) -> None:
+    from gpu_tray.core.people import UNKNOWN_USER, people
+    from gpu_tray.store.holders import tray_extras
+
+    snaps = _history(11)
+    db = tmp_path / "h.sqlite3"
+    conn = open_store(db)
+    end = T0 + 2 * DAY
+    rec = Recorder(conn, clock=lambda: end)
+    rec.write(snaps)
+    conn.close()
+    now = max(s.polled_at.timestamp() for s in snaps)
+    extras = tray_extras(db, ["n1", "n2"], now, with_samples=False)
+    latest = {}
+    for s in snaps:
+        if s.state is HostState.OK:
+            latest[s.name] = s
+    rows = people(latest.values(), {}, extras.hours_day, extras.hours_week)
+
+    # By hand: GPUs each user holds in each host's last answered poll, and GPU-hours.
+    gpus_now: dict[str, int] = defaultdict(int)
+    for s in latest.values():
+        for g in s.gpus:
+            for user in {p.user or UNKNOWN_USER for p in g.processes}:
+                gpus_now[user] += 1
+    day = brute_gpu_hours(snaps, now - DAY, now + 1)
+    week = brute_gpu_hours(snaps, now - 7 * DAY, now + 1)
+    name = {"": UNKNOWN_USER}
+    want = {
+        u: (gpus_now.get(u, 0), day.get(k, 0.0), week.get(k, 0.0))
+        for k in set(day) | set(week)
+        for u in [name.get(k, k)]
+    }
+    got = {p.user: (p.gpus_now, p.hours_day, p.hours_week) for p in rows}
+    assert set(got) == set(want)
+    for user, (n, d, w) in want.items():
+        assert got[user][0] == n
+        assert got[user][1] == pytest.approx(d, abs=1e-9)
+        assert got[user][2] == pytest.approx(w, abs=1e-9)
+    assert [p.gpus_now for p in rows] == sorted((p.gpus_now for p in rows), reverse=True)
