@@ -150,7 +150,9 @@ class HistoryLink(QObject):
     def open(self) -> None:
         from gpu_tray.ui.history.window import open_history_window
 
-        self.window = open_history_window(self.path, thresholds_for=self._thresholds_for)
+        self.window = open_history_window(
+            self.path, thresholds_for=self._thresholds_for, idle=self.app.config.idle
+        )
         self.window.destroyed.connect(self._window_gone)
 
     def _window_gone(self, *_: object) -> None:

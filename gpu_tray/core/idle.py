@@ -102,6 +102,31 @@ def idle_since(
     return state.idle_since(state.last if now is None else now, settings)
 
 
+def stretches(samples: Iterable[IdleSample], settings: IdleSettings) -> list[tuple[float, float]]:
+    """Every held-idle stretch in `samples` as (start, end): from its first low sample
+    to its last, kept when it lasted at least `after_min` (what the history window
+    shades). The same fold as `idle_since`, so the two never disagree."""
+    out: list[tuple[float, float]] = []
+    state = EMPTY
+    last_low: float | None = None
+
+    def close() -> None:
+        start = state.start
+        if start is not None and last_low is not None and last_low - start >= settings.after_s:
+            out.append((start, last_low))
+
+    for s in samples:
+        new = step(state, s, settings)
+        if new is state:
+            continue
+        if new.start != state.start:
+            close()
+        state = new
+        last_low = s.ts if new.start is not None else None
+    close()
+    return out
+
+
 def unit_samples(snap: HostSnapshot) -> dict[UnitKey, IdleSample]:
     """What one poll says about each unit's idleness. Nothing for a failed or stale poll:
     old data says nothing about now (and the gap rule ends the stretch if it lasts)."""

@@ -54,8 +54,19 @@ def people(
 ) -> list[Person]:
     """One row per user who holds a unit now or held one in the last week; most GPUs
     first, then most GPU-hours this week, then by name."""
+    return people_from_holders(holders_now(snaps), idle_since, hours_day, hours_week)
+
+
+def people_from_holders(
+    holders: Mapping[UnitKey, tuple[str, ...]],
+    idle_since: Mapping[UnitKey, float],
+    hours_day: Mapping[str, float],
+    hours_week: Mapping[str, float],
+) -> list[Person]:
+    """`people()` from unit -> users held now (from snapshots, or the newest polls in
+    the history)."""
     held: dict[str, list[UnitKey]] = {}
-    for key, users in holders_now(snaps).items():
+    for key, users in holders.items():
         for user in users:
             held.setdefault(user, []).append(key)
 

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gpu_tray.core.availability import ThresholdsFor, host_units
-from gpu_tray.core.idle import IdleSample, UnitKey, idle_map
+from gpu_tray.core.idle import IdleSample, UnitKey, fold, idle_map, stretches
 from gpu_tray.core.join import SCHEDULER_SOURCES
 from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.people import UNKNOWN_USER, Person, people_from_holders
 from gpu_tray.core.prediction import WEEKS, usually_free_by
 from gpu_tray.core.settings import IdleSettings
 
@@ -176,3 +177,53 @@ def tray_extras(
     finally:
         conn.close()
     return TrayExtras(samples, day, week, usual)
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleView:
+    """The history window's People tab, and the idle stretches it shades."""
+
+    people: list[Person]
+    # Unit -> held-idle stretches (start, end) in the last 48 h.
+    stretches: dict[UnitKey, list[tuple[float, float]]]
+    as_of: float | None  # the newest poll in the file
+
+
+def people_view(path: Path | str, now: float, settings: IdleSettings) -> PeopleView:
+    """Who holds what at each host's newest poll in the history, idle since when, and
+    GPU-hours over the last day and week: the people view from history alone (the
+    window works without the tray). Nothing from a missing or damaged file."""
+    conn = open_read_only(path)
+    if conn is None:
+        return PeopleView([], {}, None)
+    try:
+        conn.execute("BEGIN")
+        samples = idle_samples(conn, now - IDLE_LOOKBACK_S)
+        newest_by_host = dict(
+            conn.execute(
+                "SELECT h.name, max(s.ts) FROM host_samples AS s "
+                "JOIN hosts AS h ON h.id = s.host_id WHERE s.ts >= ? GROUP BY h.name",
+                (int(now - IDLE_LOOKBACK_S),),
+            )
+        )
+        day = gpu_hours(conn, now - 86_400, now + 1)
+        week = gpu_hours(conn, now - 7 * 86_400, now + 1)
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        return PeopleView([], {}, None)
+    finally:
+        conn.close()
+    held: dict[UnitKey, tuple[str, ...]] = {}
+    idle: dict[UnitKey, float] = {}
+    shaded: dict[UnitKey, list[tuple[float, float]]] = {}
+    for key, unit in samples.items():
+        if found := stretches(unit, settings):
+            shaded[key] = found
+        last = unit[-1]
+        if last.ts != newest_by_host.get(key[0]) or not last.held:
+            continue
+        held[key] = last.users or (UNKNOWN_USER,)
+        if (since := fold(unit, settings).idle_since(last.ts, settings)) is not None:
+            idle[key] = since
+    rows = people_from_holders(held, idle, day, week)
+    return PeopleView(rows, shaded, max(newest_by_host.values(), default=None))

@@ -265,3 +265,15 @@ def test_seed_does_not_join_history_across_a_live_blip():
     tracker.seed((HOST, 0, None), [unit_samples(s)[(HOST, 0, None)] for s in snaps[:20]])
     now = snaps[-1].polled_at.timestamp()
     assert iso_utc(tracker.idle_since((HOST, 0, None), now)) == "2026-11-23T09:21:00Z"
+
+
+def test_stretches_are_the_held_idle_periods_idle_since_sees():
+    from gpu_tray.core.idle import stretches
+
+    t = T0.timestamp()
+    # idle 0..44, busy 45..49, idle 50..69 (20 min: too short), released at 70.
+    trace = [(m, 0 if m < 45 or 50 <= m < 70 else 90, ((1, "bob"),)) for m in range(0, 71)]
+    trace[-1] = (70, 0, ())
+    assert stretches(samples(trace), S) == [(t, t + 44 * 60)]
+    assert stretches(samples(BLIP), S) == [(t + 21 * 60, t + 60 * 60)]
+    assert stretches(samples(BUSY), S) == []

@@ -237,3 +237,22 @@ def test_people_view_numbers_match_a_brute_force_count(tmp_path: Path) -> None:
         assert got[user][1] == pytest.approx(d, abs=1e-9)
         assert got[user][2] == pytest.approx(w, abs=1e-9)
     assert [p.gpus_now for p in rows] == sorted((p.gpus_now for p in rows), reverse=True)
+
+
+def test_people_view_from_history_alone(tmp_path: Path) -> None:
+    from gpu_tray.core.people import Person
+    from gpu_tray.store.holders import people_view
+
+    snaps = snapshots(IDLE) + snapshots(BUSY, host="gpu-node2")
+    db = tmp_path / "h.sqlite3"
+    conn = open_store(db)
+    end = max(s.polled_at.timestamp() for s in snaps)
+    Recorder(conn, clock=lambda: end).write(snaps)
+    conn.close()
+    t0 = snaps[0].polled_at.timestamp()
+    view = people_view(db, end, IdleSettings())
+    assert view.as_of == end == t0 + 60 * 60  # BUSY runs to minute 60
+    # gpu-node1's newest poll is minute 45: alice still holds it there, idle since 09:00.
+    # Polls after the first, 60 s each: 45 on gpu-node1 and 60 on gpu-node2: 105 GPU-minutes.
+    assert view.people == [Person("alice.longname", 2, 1, t0, 1.75, 1.75)]
+    assert view.stretches == {("gpu-node1", 0, None): [(t0, t0 + 45 * 60)]}
