@@ -30,7 +30,7 @@ def test_people_tab_and_idle_shading(qtbot, tmp_path: Path, monkeypatch) -> None
     db, end = _store(tmp_path)
     w = HistoryWindow(db, clock=lambda: end, initial_range="6h", idle=IdleSettings())
     qtbot.addWidget(w)
-    with qtbot.waitSignal(w.people_loaded, timeout=60_000):
+    with qtbot.waitSignals([w.range_loaded, w.people_loaded], timeout=60_000):
         w.show()
     assert [w.tabs.tabText(i) for i in range(w.tabs.count())] == ["GPUs", "People"]
     assert w.people_view is not None
@@ -51,10 +51,14 @@ def test_people_tab_and_idle_shading(qtbot, tmp_path: Path, monkeypatch) -> None
     t0 = snapshots(IDLE)[0].polled_at.timestamp()
     w.tabs.setCurrentIndex(0)
     first = w.sections["gpu-node1"]
-    assert first.built
+    qtbot.waitUntil(lambda: first.built, timeout=30_000)
     assert [(k, s, e) for k, s, e in first.idle] == [((0, -1), t0, t0 + 45 * 60)]
     assert [r.getRegion() for r in first._idle_items] == [(t0, t0 + 45 * 60)]
-    assert w.sections["gpu-node2"].idle == [((0, -1), t0 + 21 * 60, t0 + 60 * 60)]
+    second = w.sections["gpu-node2"]
+    assert second.idle == [((0, -1), t0 + 21 * 60, t0 + 60 * 60)]
+    second.set_expanded(True)  # built after the stretches arrived: drawn when built
+    qtbot.waitUntil(lambda: second.built, timeout=30_000)
+    assert [r.getRegion() for r in second._idle_items] == [(t0 + 21 * 60, t0 + 60 * 60)]
     assert w.sections["gpu-node3"].idle == []
     w.tabs.setCurrentIndex(1)
     image = w.grab().toImage()

@@ -558,6 +558,7 @@ class HostSection(Section):
         self.built = True
         self._sync_curves()
         self.redraw()
+        self._draw_idle()
 
     def set_idle(self, stretches: list[tuple[UnitKey, float, float]]) -> None:
         """Shade each held-idle stretch on the utilisation plot, in its GPU's colour."""
