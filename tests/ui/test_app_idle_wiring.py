@@ -70,3 +70,41 @@ def test_the_tray_seeds_idle_since_and_gpu_hours_from_history(wired, qtbot, tmp_
         start,
     )
     assert (alice.hours_day, alice.hours_week) == (39 / 60, 39 / 60)
+
+
+def test_own_idle_gpu_reminder_through_the_app(make_app, tmp_path, qtbot, monkeypatch) -> None:
+    """`[idle] remind_after_min`: "you" is the user SSH logs in as (here from
+    ~/.ssh/config); one notification per idle stretch, with the ps command."""
+    from tests.ui.app_harness import settle
+
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text("Host node3\n  User alice.longname\n  Port 2222\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GPU_TRAY_HISTORY", str(tmp_path / "history.sqlite3"))
+    config = CONFIG + "\n[idle]\nremind_after_min = 20\n"
+    app, rec = make_app(config)
+    wiring = wire(app, argparse.Namespace(config=str(tmp_path / "config.toml"), demo=False))
+    try:
+        qtbot.waitUntil(lambda: app.controller._own_users == {"node3": "alice.longname"})
+        t0 = int(time.time()) - 3600
+        for m in range(0, 41):  # idle 0..40 min: the reminder at minute 20, once
+            snap = HostSnapshot(
+                "node3",
+                HostState.OK,
+                polled_at=at(t0 + 60 * m),
+                gpus=(held(0),),
+                data_at=at(t0 + 60 * m),
+            )
+            app.snapshot_arrived.emit(snap)
+        settle(app)
+        assert [(n.summary, n.body) for n in rec.sent] == [
+            (
+                "Your GPU on node3 is idle",
+                "node3: your GPU 0 has been idle for 20 min\n"
+                "See it: ssh node3 ps -o pid,etime,args -p 4242",
+            )
+        ]
+        assert rec.sent[0].payload[0].payload()["idle_since"] == iso_utc(t0)
+    finally:
+        wiring.stop()
