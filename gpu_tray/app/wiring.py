@@ -70,9 +70,10 @@ class HistoryLink(QObject):
         names += [s.name for s in self.app.latest.values() if s.source != "slurm"]
         hosts = list(dict.fromkeys(names))
         now = time.time()
+        settings = self.app.config.idle
         run_in_background(
             self,
-            lambda: tray_extras(path, hosts, now, with_samples=seed),
+            lambda: tray_extras(path, hosts, now, with_samples=seed, settings=settings),
             self._on_extras,
             name="history:extras",
         )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gpu_tray.core.availability import ThresholdsFor, host_units
-from gpu_tray.core.idle import IdleSample, UnitKey, fold, idle_map, stretches
+from gpu_tray.core.idle import MAX_GAP_S, IdleSample, UnitKey, fold, idle_map, stretches
 from gpu_tray.core.join import SCHEDULER_SOURCES
 from gpu_tray.core.models import HostSnapshot
 from gpu_tray.core.people import UNKNOWN_USER, Person, people_from_holders
@@ -58,24 +58,106 @@ def idle_samples(
 ) -> dict[UnitKey, list[IdleSample]]:
     """Every raw poll of every unit from `since` on, in time order: held or not, its
     utilisation, and who held it. A unit with no holds row at a poll was not held."""
+    units = {
+        uid: (host, gpu, mig)
+        for uid, host, gpu, mig in conn.execute(
+            "SELECT u.id, h.name, u.gpu_index, u.mig_index FROM units AS u "
+            "JOIN hosts AS h ON h.id = u.host_id"
+        )
+        if hosts is None or host in hosts
+    }
+    # One pass in time order (the samples' primary key order: no sort), each sample
+    # with its holders from the holds primary key (so by name); grouped per unit here.
     rows = conn.execute(
-        "SELECT h.name, u.gpu_index, u.mig_index, s.ts, s.util, "
-        "  (SELECT group_concat(user, char(31)) FROM "
-        "     (SELECT user FROM holds AS d WHERE d.ts = s.ts AND d.unit_id = s.unit_id "
-        "      ORDER BY user)), "
-        "  EXISTS (SELECT 1 FROM holds AS d WHERE d.ts = s.ts AND d.unit_id = s.unit_id) "
-        "FROM samples AS s JOIN units AS u ON u.id = s.unit_id JOIN hosts AS h ON h.id = u.host_id "
-        "WHERE s.ts >= ? ORDER BY s.unit_id, s.ts",
+        "SELECT s.ts, s.unit_id, s.util, d.user FROM samples AS s "
+        "LEFT JOIN holds AS d ON d.ts = s.ts AND d.unit_id = s.unit_id "
+        "WHERE s.ts >= ? ORDER BY s.ts, s.unit_id",
         (int(since),),
     )
-    wanted = None if hosts is None else set(hosts)
     out: dict[UnitKey, list[IdleSample]] = {}
-    for host, gpu, mig, ts, util, users, held in rows:
-        if wanted is not None and host not in wanted:
-            continue
-        names = tuple(u for u in (users or "").split("\x1f") if u)
-        out.setdefault((host, gpu, mig), []).append(IdleSample(ts, bool(held), util, names))
+    prev: tuple[int, int] | None = None
+    users: list[str] = []
+    util_prev: int | None = None
+    held = False
+
+    def flush() -> None:
+        if prev is None or prev[1] not in units:
+            return
+        names = tuple(u for u in users if u)
+        out.setdefault(units[prev[1]], []).append(IdleSample(prev[0], held, util_prev, names))
+
+    for ts, uid, util, user in rows:
+        if (ts, uid) != prev:
+            flush()
+            prev, users, util_prev, held = (ts, uid), [], util, False
+        if user is not None:
+            held = True
+            users.append(user)
+    flush()
     return out
+
+
+def trailing_stretches(
+    conn: sqlite3.Connection,
+    now: float,
+    settings: IdleSettings,
+    hosts: Sequence[str] | None = None,
+    since: float | None = None,
+) -> dict[UnitKey, list[IdleSample]]:
+    """Per unit, only the samples of its low, held stretch that reaches the newest
+    polls: what `idle_since` needs, read newest first and stopped as soon as every
+    unit's stretch is known (a busy GPU costs one row; an idle one, its stretch).
+    Units with no sample within MAX_GAP_S of `now` cannot continue to `now`: skipped."""
+    units = {
+        uid: (host, gpu, mig)
+        for uid, host, gpu, mig in conn.execute(
+            "SELECT u.id, h.name, u.gpu_index, u.mig_index FROM units AS u "
+            "JOIN hosts AS h ON h.id = u.host_id"
+        )
+        if hosts is None or host in hosts
+    }
+    floor = now - IDLE_LOOKBACK_S if since is None else since
+    rows = conn.execute(
+        "SELECT s.ts, s.unit_id, s.util, d.user FROM samples AS s "
+        "LEFT JOIN holds AS d ON d.ts = s.ts AND d.unit_id = s.unit_id "
+        "WHERE s.ts >= ? ORDER BY s.ts DESC, s.unit_id DESC",
+        (int(floor),),
+    )
+    found: dict[int, list[IdleSample]] = {}
+    done: set[int] = set()
+    near = now - MAX_GAP_S
+    current: tuple[int, int, int | None] | None = None
+    users: list[str] = []
+
+    def take() -> None:
+        if current is None:
+            return
+        ts, uid, util = current
+        if uid not in units or uid in done:
+            return
+        got = found.get(uid)
+        if got is None and ts < near:
+            done.add(uid)  # its newest sample is too old to reach now
+            return
+        sample = IdleSample(ts, bool(users), util, tuple(sorted(u for u in users if u)))
+        low = sample.held and util is not None and util <= settings.max_utilization_pct
+        if not low or (got and got[-1].ts - ts > MAX_GAP_S):
+            done.add(uid)
+            found.setdefault(uid, [])
+            return
+        found.setdefault(uid, []).append(sample)
+
+    for ts, uid, util, user in rows:
+        if current is None or (ts, uid) != current[:2]:
+            take()
+            if ts < near and all(u in done for u in found):
+                current = None
+                break
+            current, users = (ts, uid, util), []
+        if user is not None:
+            users.append(user)
+    take()
+    return {units[uid]: list(reversed(got)) for uid, got in found.items() if got}
 
 
 def gpu_hours(conn: sqlite3.Connection, t0: float, t1: float) -> dict[str, float]:
@@ -122,7 +204,7 @@ def status_extras(
     try:
         newest = max((s.polled_at.timestamp() for s in snaps), default=0.0)
         conn.execute("BEGIN")
-        history = idle_samples(conn, newest - IDLE_LOOKBACK_S, [s.name for s in snaps])
+        history = trailing_stretches(conn, newest, settings, [s.name for s in snaps])
         usual: dict[str, datetime] = {}
         for s in snaps:
             if not s.ok or s.source in SCHEDULER_SOURCES:
@@ -152,18 +234,24 @@ class TrayExtras:
 
 
 def tray_extras(
-    path: Path | str, hosts: Sequence[str], now: float, *, with_samples: bool
+    path: Path | str,
+    hosts: Sequence[str],
+    now: float,
+    *,
+    with_samples: bool,
+    settings: IdleSettings | None = None,
 ) -> TrayExtras:
     """GPU-hours per user over the last day and week, "usually free by" per host in
     `hosts`, and (`with_samples`) the last 48 h of idle samples to seed the tracker.
     Nothing (never an error) from a missing, older or damaged file."""
     empty = TrayExtras({}, {}, {}, {})
+    settings = settings or IdleSettings()
     conn = open_read_only(path)
     if conn is None:
         return empty
     try:
         conn.execute("BEGIN")
-        samples = idle_samples(conn, now - IDLE_LOOKBACK_S, hosts) if with_samples else {}
+        samples = trailing_stretches(conn, now, settings, hosts) if with_samples else {}
         day = gpu_hours(conn, now - 86_400, now + 1)
         week = gpu_hours(conn, now - 7 * 86_400, now + 1)
         usual = {}

@@ -256,3 +256,38 @@ def test_people_view_from_history_alone(tmp_path: Path) -> None:
     # Polls after the first, 60 s each: 45 on gpu-node1 and 60 on gpu-node2: 105 GPU-minutes.
     assert view.people == [Person("alice.longname", 2, 1, t0, 1.75, 1.75)]
     assert view.stretches == {("gpu-node1", 0, None): [(t0, t0 + 45 * 60)]}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_trailing_stretches_give_the_same_idle_since_as_the_whole_history(
+    tmp_path: Path, seed: int
+) -> None:
+    """status and the tray read only each unit's trailing stretch, newest first; the
+    answer must be the one folding the whole 48 h gives."""
+    from gpu_tray.core.idle import idle_map
+    from gpu_tray.store.holders import trailing_stretches
+
+    rnd = random.Random(seed)
+    snaps = []
+    t = T0
+    utils = {i: 0 for i in range(4)}
+    while t < T0 + DAY:
+        t += 700 if rnd.random() < 0.002 else rnd.choice((10, 30, 60))
+        gpus = []
+        for i in range(4):
+            if rnd.random() < 0.01:
+                utils[i] = rnd.choice((0, 3, 50))
+            util = 90 if rnd.random() < 0.002 else utils[i]
+            g = gpu(i, util=util, mem=100, busy=rnd.random() > 0.002)
+            gpus.append(g)
+        snaps.append(ok("n1", t, *gpus))
+    history, current = snaps[:-1], [snaps[-1]]
+    conn = open_store(tmp_path / "h.sqlite3")
+    Recorder(conn, clock=lambda: t).write(history)
+    settings = IdleSettings(after_min=10)
+    now = current[0].polled_at.timestamp()
+    whole = idle_map(idle_samples(conn, now - 48 * 3600), current, settings)
+    trailing = idle_map(trailing_stretches(conn, now, settings), current, settings)
+    assert trailing == whole
+    # Some units idle at the end, some not: both paths are exercised.
+    assert 0 < len(whole) < 4, whole
