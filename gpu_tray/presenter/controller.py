@@ -134,7 +134,11 @@ class TrayController:
             self._host_keys_shown[shown.name] = key.fingerprint
             review = shown
         self.idle.observe(shown)
-        idle = self.idle_rules.observe(shown, self.idle, shown.polled_at.timestamp())
+        idle = [
+            f
+            for f in self.idle_rules.observe(shown, self.idle, shown.polled_at.timestamp())
+            if self.engine.snoozed_until(f.key) is None  # "Snooze 1 h" covers these too
+        ]
         return Observed(shown, (*self.engine.observe(shown), *idle), review)
 
     def _take(self, snap: HostSnapshot) -> HostSnapshot | None:

@@ -95,6 +95,18 @@ def test_controller_state_has_idle_since_people_and_firings() -> None:
     )
 
 
+def test_a_snoozed_idle_holder_rule_stays_quiet() -> None:
+    spec = WatchSpec(event="idle_holder")
+    now = {"t": T0.timestamp()}
+    c = TrayController(Loaded(Config(watch=(spec,))), clock=lambda: now["t"])
+    c.snooze([spec.key], 3 * 3600)
+    fired = []
+    for s in polls(131):
+        now["t"] = s.polled_at.timestamp()
+        fired += list(c.observe(s).firings)
+    assert fired == []
+
+
 def test_history_seeds_idle_stretches_and_gpu_hours() -> None:
     from gpu_tray.core.idle import unit_samples
     from tests.idle.traces import snapshots
