@@ -34,14 +34,8 @@ sys.path.insert(0, str(ROOT))
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState  # noqa: E402
 from gpu_tray.core.settings import FreeThresholds, IdleSettings  # noqa: E402
 from gpu_tray.store import Recorder, open_store  # noqa: E402
-from gpu_tray.store.holders import (  # noqa: E402
-    gpu_hours,
-    idle_samples,
-    people_view,
-    status_extras,
-    trailing_stretches,
-    tray_extras,
-)
+from gpu_tray.store.holder_views import people_view, status_extras, tray_extras  # noqa: E402
+from gpu_tray.store.holders import gpu_hours, idle_samples, trailing_stretches  # noqa: E402
 
 USERS = ("alice.longname", "bob", "carol", "dave", "erin", "a.very-long-username")
 

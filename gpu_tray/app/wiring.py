@@ -61,7 +61,7 @@ class HistoryLink(QObject):
         self._resolve_own_users()
 
     def read_extras(self) -> None:
-        from gpu_tray.store.holders import tray_extras
+        from gpu_tray.store.holder_views import tray_extras
         from gpu_tray.ui.tasks import run_in_background
 
         path, seed = self.path, not self._seeded

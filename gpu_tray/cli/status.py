@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from gpu_tray.credentials.keyring_store import default_store
     from gpu_tray.sources.factory import build_probes
     from gpu_tray.sources.poller import poll_once
-    from gpu_tray.store.holders import status_extras
+    from gpu_tray.store.holder_views import status_extras
     from gpu_tray.store.paths import history_path
 
     config = load_for(args)

@@ -3,7 +3,12 @@
 - `idle_samples()`: per unit, the polls `core.idle` folds into `idle_since`
   (raw samples joined with their holders);
 - `gpu_hours()`: GPU-hours per user over a time range (the people view);
+- `trailing_stretches()`: only each unit's current stretch, newest first (what
+  `idle_since` needs, cheaply);
 - `free_quarters()`: for "usually free by" (core/prediction.py).
+
+What `gpu-tray status`, the tray and the People tab make of these is in
+`store/holder_views.py`.
 
 Every function takes an open connection; `open_read_only()` gives one that
 can never write, create or upgrade a file (what `gpu-tray status` uses), and
@@ -15,17 +20,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from gpu_tray.core.availability import ThresholdsFor, host_units
-from gpu_tray.core.idle import MAX_GAP_S, IdleSample, UnitKey, fold, idle_map, stretches
-from gpu_tray.core.join import SCHEDULER_SOURCES
-from gpu_tray.core.models import HostSnapshot
-from gpu_tray.core.people import UNKNOWN_USER, Person, people_from_holders
-from gpu_tray.core.prediction import WEEKS, usually_free_by
+from gpu_tray.core.idle import MAX_GAP_S, IdleSample, UnitKey
 from gpu_tray.core.settings import IdleSettings
+
+#: How far back `idle_since` looks: the raw samples' retention (48 h).
+IDLE_LOOKBACK_S = 48 * 3600
 
 #: The first schema with holds.
 HOLDS_VERSION = 3
@@ -183,135 +184,3 @@ def free_quarters(
         (host, int(t0), int(t1)),
     )
     return [(ts, any_free > 0) for ts, any_free in rows]
-
-
-#: How far back `idle_since` looks: the raw samples' retention (48 h).
-IDLE_LOOKBACK_S = 48 * 3600
-
-
-def status_extras(
-    path: Path | str,
-    snaps: Sequence[HostSnapshot],
-    settings: IdleSettings,
-    thresholds_for: ThresholdsFor,
-) -> tuple[dict[UnitKey, float], dict[str, datetime]]:
-    """What `gpu-tray status` adds from the history file: `idle_since` per unit held
-    idle, and "usually free by" per measured host with no free unit. A missing,
-    older, foreign or damaged file gives ({}, {}): never an error."""
-    conn = open_read_only(path)
-    if conn is None:
-        return idle_map({}, snaps, settings), {}
-    try:
-        newest = max((s.polled_at.timestamp() for s in snaps), default=0.0)
-        conn.execute("BEGIN")
-        history = trailing_stretches(conn, newest, settings, [s.name for s in snaps])
-        usual: dict[str, datetime] = {}
-        for s in snaps:
-            if not s.ok or s.source in SCHEDULER_SOURCES:
-                continue
-            if any(u.free for u in host_units(s, thresholds_for(s.name))):
-                continue
-            now = s.polled_at.timestamp()
-            quarters = free_quarters(conn, s.name, now - (WEEKS * 7 + 1) * 86_400, now)
-            if (by := usually_free_by(quarters, now)) is not None:
-                usual[s.name] = datetime.fromtimestamp(by, UTC)
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        return idle_map({}, snaps, settings), {}
-    finally:
-        conn.close()
-    return idle_map(history, snaps, settings), usual
-
-
-@dataclass(frozen=True, slots=True)
-class TrayExtras:
-    """What the tray takes from the history (read on a worker thread)."""
-
-    samples: dict[UnitKey, list[IdleSample]]
-    hours_day: dict[str, float]
-    hours_week: dict[str, float]
-    usually_free_by: dict[str, datetime]
-
-
-def tray_extras(
-    path: Path | str,
-    hosts: Sequence[str],
-    now: float,
-    *,
-    with_samples: bool,
-    settings: IdleSettings | None = None,
-) -> TrayExtras:
-    """GPU-hours per user over the last day and week, "usually free by" per host in
-    `hosts`, and (`with_samples`) the last 48 h of idle samples to seed the tracker.
-    Nothing (never an error) from a missing, older or damaged file."""
-    empty = TrayExtras({}, {}, {}, {})
-    settings = settings or IdleSettings()
-    conn = open_read_only(path)
-    if conn is None:
-        return empty
-    try:
-        conn.execute("BEGIN")
-        samples = trailing_stretches(conn, now, settings, hosts) if with_samples else {}
-        day = gpu_hours(conn, now - 86_400, now + 1)
-        week = gpu_hours(conn, now - 7 * 86_400, now + 1)
-        usual = {}
-        for host in hosts:
-            quarters = free_quarters(conn, host, now - (WEEKS * 7 + 1) * 86_400, now)
-            if (by := usually_free_by(quarters, now)) is not None:
-                usual[host] = datetime.fromtimestamp(by, UTC)
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        return empty
-    finally:
-        conn.close()
-    return TrayExtras(samples, day, week, usual)
-
-
-@dataclass(frozen=True, slots=True)
-class PeopleView:
-    """The history window's People tab, and the idle stretches it shades."""
-
-    people: list[Person]
-    # Unit -> held-idle stretches (start, end) in the last 48 h.
-    stretches: dict[UnitKey, list[tuple[float, float]]]
-    as_of: float | None  # the newest poll in the file
-
-
-def people_view(path: Path | str, now: float, settings: IdleSettings) -> PeopleView:
-    """Who holds what at each host's newest poll in the history, idle since when, and
-    GPU-hours over the last day and week: the people view from history alone (the
-    window works without the tray). Nothing from a missing or damaged file."""
-    conn = open_read_only(path)
-    if conn is None:
-        return PeopleView([], {}, None)
-    try:
-        conn.execute("BEGIN")
-        samples = idle_samples(conn, now - IDLE_LOOKBACK_S)
-        newest_by_host = dict(
-            conn.execute(
-                "SELECT h.name, max(s.ts) FROM host_samples AS s "
-                "JOIN hosts AS h ON h.id = s.host_id WHERE s.ts >= ? GROUP BY h.name",
-                (int(now - IDLE_LOOKBACK_S),),
-            )
-        )
-        day = gpu_hours(conn, now - 86_400, now + 1)
-        week = gpu_hours(conn, now - 7 * 86_400, now + 1)
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        return PeopleView([], {}, None)
-    finally:
-        conn.close()
-    held: dict[UnitKey, tuple[str, ...]] = {}
-    idle: dict[UnitKey, float] = {}
-    shaded: dict[UnitKey, list[tuple[float, float]]] = {}
-    for key, unit in samples.items():
-        if found := stretches(unit, settings):
-            shaded[key] = found
-        last = unit[-1]
-        if last.ts != newest_by_host.get(key[0]) or not last.held:
-            continue
-        held[key] = last.users or (UNKNOWN_USER,)
-        if (since := fold(unit, settings).idle_since(last.ts, settings)) is not None:
-            idle[key] = since
-    rows = people_from_holders(held, idle, day, week)
-    return PeopleView(rows, shaded, max(newest_by_host.values(), default=None))

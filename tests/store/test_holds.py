@@ -199,7 +199,7 @@ def test_free_quarters_come_from_the_15_minute_tier(tmp_path: Path) -> None:
 
 def test_people_view_numbers_match_a_brute_force_count(tmp_path: Path) -> None:
     from gpu_tray.core.people import UNKNOWN_USER, people
-    from gpu_tray.store.holders import tray_extras
+    from gpu_tray.store.holder_views import tray_extras
 
     snaps = _history(11)
     db = tmp_path / "h.sqlite3"
@@ -241,7 +241,7 @@ def test_people_view_numbers_match_a_brute_force_count(tmp_path: Path) -> None:
 
 def test_people_view_from_history_alone(tmp_path: Path) -> None:
     from gpu_tray.core.people import Person
-    from gpu_tray.store.holders import people_view
+    from gpu_tray.store.holder_views import people_view
 
     snaps = snapshots(IDLE) + snapshots(BUSY, host="gpu-node2")
     db = tmp_path / "h.sqlite3"

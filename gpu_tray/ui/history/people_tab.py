@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from gpu_tray.core.idle import duration_text
-from gpu_tray.store.holders import PeopleView
+from gpu_tray.store.holder_views import PeopleView
 
 COLUMNS = ("User", "GPUs now", "Idle now", "Idle since", "GPU-hours, 24 h", "GPU-hours, 7 d")
 

@@ -40,7 +40,7 @@ from gpu_tray.core.availability import ThresholdsFor, host_units
 from gpu_tray.core.models import HostSnapshot, HostState
 from gpu_tray.core.na import or_none
 from gpu_tray.core.settings import FreeThresholds, IdleSettings
-from gpu_tray.store.holders import PeopleView, people_view
+from gpu_tray.store.holder_views import PeopleView, people_view
 from gpu_tray.store.reader import (
     FreeSeries,
     Heatmap,
