@@ -122,23 +122,39 @@ class PeopleView:
     as_of: float | None  # the newest poll in the file
 
 
-def people_view(path: Path | str, now: float, settings: IdleSettings) -> PeopleView:
-    """Who holds what at each host's newest poll in the history, idle since when, and
-    GPU-hours over the last day and week: the people view from history alone (the
+def people_view(
+    path: Path | str, now: float, settings: IdleSettings, since: float | None = None
+) -> PeopleView:
+    """Who holds what at each host's newest poll in the history (of the last 48 h), idle
+    since when, GPU-hours over the last day and week, and the held-idle stretches from
+    `since` (at most 48 h back) to shade: the people view from history alone (the
     window works without the tray). Nothing from a missing or damaged file."""
     conn = open_read_only(path)
     if conn is None:
         return PeopleView([], {}, None)
+    floor = now - IDLE_LOOKBACK_S
+    shade_from = floor if since is None else max(floor, since)
     try:
         conn.execute("BEGIN")
-        samples = idle_samples(conn, now - IDLE_LOOKBACK_S)
-        newest_by_host = dict(
+        newest = dict(
             conn.execute(
                 "SELECT h.name, max(s.ts) FROM host_samples AS s "
                 "JOIN hosts AS h ON h.id = s.host_id WHERE s.ts >= ? GROUP BY h.name",
-                (int(now - IDLE_LOOKBACK_S),),
+                (int(floor),),
             )
         )
+        held: dict[UnitKey, tuple[str, ...]] = {}
+        for host, ts in newest.items():
+            for gpu, mig, user in conn.execute(
+                "SELECT u.gpu_index, u.mig_index, d.user FROM holds AS d "
+                "JOIN units AS u ON u.id = d.unit_id JOIN hosts AS h ON h.id = u.host_id "
+                "WHERE d.ts = ? AND h.name = ? ORDER BY d.user",
+                (ts, host),
+            ):
+                key = (host, gpu, mig)
+                held[key] = (*held.get(key, ()), user or UNKNOWN_USER)
+        trailing = trailing_stretches(conn, now, settings, host_now=newest)
+        samples = idle_samples(conn, shade_from)
         day = gpu_hours(conn, now - 86_400, now + 1)
         week = gpu_hours(conn, now - 7 * 86_400, now + 1)
         conn.execute("COMMIT")
@@ -146,17 +162,12 @@ def people_view(path: Path | str, now: float, settings: IdleSettings) -> PeopleV
         return PeopleView([], {}, None)
     finally:
         conn.close()
-    held: dict[UnitKey, tuple[str, ...]] = {}
     idle: dict[UnitKey, float] = {}
-    shaded: dict[UnitKey, list[tuple[float, float]]] = {}
-    for key, unit in samples.items():
-        if found := stretches(unit, settings):
-            shaded[key] = found
-        last = unit[-1]
-        if last.ts != newest_by_host.get(key[0]) or not last.held:
-            continue
-        held[key] = last.users or (UNKNOWN_USER,)
-        if (since := fold(unit, settings).idle_since(last.ts, settings)) is not None:
-            idle[key] = since
+    for key, unit in trailing.items():
+        if key not in held or unit[-1].ts != newest.get(key[0]):
+            continue  # a stretch that ended before the host's newest poll
+        if (at := fold(unit, settings).idle_since(unit[-1].ts, settings)) is not None:
+            idle[key] = at
+    shaded = {key: found for key, unit in samples.items() if (found := stretches(unit, settings))}
     rows = people_from_holders(held, idle, day, week)
-    return PeopleView(rows, shaded, max(newest_by_host.values(), default=None))
+    return PeopleView(rows, shaded, max(newest.values(), default=None))

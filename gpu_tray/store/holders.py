@@ -19,7 +19,7 @@ bonus there, never a reason to fail.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from gpu_tray.core.idle import MAX_GAP_S, IdleSample, UnitKey
@@ -104,11 +104,13 @@ def trailing_stretches(
     settings: IdleSettings,
     hosts: Sequence[str] | None = None,
     since: float | None = None,
+    host_now: Mapping[str, float] | None = None,
 ) -> dict[UnitKey, list[IdleSample]]:
     """Per unit, only the samples of its low, held stretch that reaches the newest
     polls: what `idle_since` needs, read newest first and stopped as soon as every
     unit's stretch is known (a busy GPU costs one row; an idle one, its stretch).
-    Units with no sample within MAX_GAP_S of `now` cannot continue to `now`: skipped."""
+    Units with no sample within MAX_GAP_S of `now` cannot continue to `now`: skipped.
+    `host_now` gives some hosts their own "now" (their newest poll, for the People tab)."""
     units = {
         uid: (host, gpu, mig)
         for uid, host, gpu, mig in conn.execute(
@@ -126,7 +128,9 @@ def trailing_stretches(
     )
     found: dict[int, list[IdleSample]] = {}
     done: set[int] = set()
-    near = now - MAX_GAP_S
+    host_now = host_now or {}
+    near_of = {uid: host_now.get(key[0], now) - MAX_GAP_S for uid, key in units.items()}
+    near = min(near_of.values(), default=now - MAX_GAP_S)
     current: tuple[int, int, int | None] | None = None
     users: list[str] = []
 
@@ -137,7 +141,7 @@ def trailing_stretches(
         if uid not in units or uid in done:
             return
         got = found.get(uid)
-        if got is None and ts < near:
+        if got is None and ts < near_of[uid]:
             done.add(uid)  # its newest sample is too old to reach now
             return
         sample = IdleSample(ts, bool(users), util, tuple(sorted(u for u in users if u)))

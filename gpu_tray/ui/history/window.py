@@ -247,7 +247,7 @@ class HistoryWindow(QWidget):
 
         self.loader.submit("overview", work)
         path, settings = self.store_path, self.idle_settings
-        self.loader.submit("people", lambda: people_view(path, now, settings))
+        self.loader.submit("people", lambda: people_view(path, now, settings, since=t0))
 
     def _request_units(self, section: HostSection) -> None:
         if section.units_generation == self.generation:
