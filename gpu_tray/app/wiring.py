@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDialog
 
 from gpu_tray.app.tray_app import TrayApp
@@ -25,6 +26,10 @@ from gpu_tray.credentials.keyring_store import KeyringStatus, default_store
 from gpu_tray.store import HistoryWriter, history_path
 
 log = logging.getLogger(__name__)
+
+#: When the tray first reads idle stretches and GPU-hours from history, and how often after.
+EXTRAS_FIRST_MS = 3000
+EXTRAS_EVERY_MS = 5 * 60 * 1000
 
 
 class HistoryLink(QObject):
@@ -41,6 +46,72 @@ class HistoryLink(QObject):
         app.snapshot_shown.connect(self._on_snapshot)
         app.reloaded.connect(self._on_reloaded)
         app.set_history_handler(self.open)
+        # Idle stretches from before this run, GPU-hours per user, "usually free by":
+        # read from the file on a worker soon after start, then every few minutes.
+        self._seeded = False
+        self._extras = QTimer(self)
+        self._extras.setInterval(EXTRAS_EVERY_MS)
+        self._extras.timeout.connect(self.read_extras)
+        self._extras.start()
+        self._first = QTimer(self)
+        self._first.setSingleShot(True)
+        self._first.setInterval(EXTRAS_FIRST_MS)
+        self._first.timeout.connect(self.read_extras)
+        self._first.start()
+        self._resolve_own_users()
+
+    def read_extras(self) -> None:
+        from gpu_tray.store.holder_views import tray_extras
+        from gpu_tray.ui.tasks import run_in_background
+
+        path, seed = self.path, not self._seeded
+        self._seeded = True
+        names = [h.name for h in self.app.config.hosts]
+        names += [s.name for s in self.app.latest.values() if s.source != "slurm"]
+        hosts = list(dict.fromkeys(names))
+        now = time.time()
+        settings = self.app.config.idle
+        run_in_background(
+            self,
+            lambda: tray_extras(path, hosts, now, with_samples=seed, settings=settings),
+            self._on_extras,
+            name="history:extras",
+        )
+
+    def _on_extras(self, extras) -> None:
+        self.app.controller.seed_history(
+            extras.samples, extras.hours_day, extras.hours_week, extras.usually_free_by
+        )
+        self.app.refresh_view()
+
+    def _resolve_own_users(self) -> None:
+        """Who "you" are on each SSH host (as SSH resolves it: ~/.ssh/config, User), for
+        `[idle] remind_after_min`. Off the GUI thread; only when reminders are on."""
+        config = self.app.config
+        if config.idle.remind_after_min is None or not config.hosts:
+            return
+        from gpu_tray.ui.tasks import run_in_background
+
+        hosts = config.hosts
+
+        def resolve_all() -> dict[str, str | None]:
+            from gpu_tray.sources.ssh.target import TargetError, load_ssh_config, resolve
+
+            try:
+                ssh_config = load_ssh_config()
+            except TargetError:
+                return {}
+            users: dict[str, str | None] = {}
+            for h in hosts:
+                try:
+                    users[h.name] = resolve(h, ssh_config).user
+                except TargetError:
+                    users[h.name] = None
+            return users
+
+        run_in_background(
+            self, resolve_all, self.app.controller.set_own_users, name="history:own-users"
+        )
 
     def _thresholds_for(self, host: str):
         return self.app.config.thresholds_for(host)  # Config is immutable: safe to read
@@ -61,6 +132,9 @@ class HistoryLink(QObject):
             self.window.append_snapshot(snap)
 
     def _on_reloaded(self, config: Config) -> None:
+        self._seeded = False  # the controller started over: seed it again
+        self._resolve_own_users()
+        self._first.start()
         if config.demo == self.demo:
             return
         # From the demo to real hosts (or back): they keep separate files.
@@ -77,13 +151,17 @@ class HistoryLink(QObject):
     def open(self) -> None:
         from gpu_tray.ui.history.window import open_history_window
 
-        self.window = open_history_window(self.path, thresholds_for=self._thresholds_for)
+        self.window = open_history_window(
+            self.path, thresholds_for=self._thresholds_for, idle=self.app.config.idle
+        )
         self.window.destroyed.connect(self._window_gone)
 
     def _window_gone(self, *_: object) -> None:
         self.window = None
 
     def stop(self) -> None:
+        self._extras.stop()
+        self._first.stop()
         self.writer.stop()
 
 

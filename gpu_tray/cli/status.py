@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from gpu_tray.credentials.keyring_store import default_store
     from gpu_tray.sources.factory import build_probes
     from gpu_tray.sources.poller import poll_once
+    from gpu_tray.store.holder_views import status_extras
+    from gpu_tray.store.paths import history_path
 
     config = load_for(args)
     probes = build_probes(config, default_store())
@@ -37,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for p in probes:
             p.close()
+    # Read-only: status never creates, upgrades or locks the history the tray writes.
+    idle, usual = status_extras(
+        history_path(config.demo), snaps, config.idle, config.thresholds_for
+    )
     if args.json:
-        print(json.dumps(status_document(snaps, config), indent=1))
+        print(json.dumps(status_document(snaps, config, idle, usual), indent=1))
     else:
-        print(status_table(snaps, config))
+        print(status_table(snaps, config, idle, usual))
     return EXIT_OK if all(s.ok for s in snaps) else EXIT_HOSTS_FAILING

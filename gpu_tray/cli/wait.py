@@ -12,10 +12,11 @@ import json
 import queue
 import sys
 import time
+from dataclasses import replace
 
 from gpu_tray.cli.common import Usage, add_common_options, load_for
 from gpu_tray.core.models import HostSnapshot, HostState
-from gpu_tray.core.settings import WatchSpec
+from gpu_tray.core.settings import Config, WatchSpec
 from gpu_tray.credentials.keyring_store import default_store
 
 EXIT_TIMEOUT = 3
@@ -38,6 +39,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 3)")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a line")
+
+
+def _say_expected(
+    snap: HostSnapshot, spec: WatchSpec, config: Config, said: dict[str, str]
+) -> None:
+    """While waiting, say when a scheduler expects the GPUs in scope to free (on stderr,
+    once per change): "gpu-tray: node1: 4 GPUs expected free at ~14:35"."""
+    from gpu_tray.core.prediction import expected_groups, expected_text
+
+    if spec.host is not None and snap.name != spec.host:
+        return
+    if spec.gpu is not None:
+        snap = replace(snap, gpus=tuple(g for g in snap.gpus if g.index == spec.gpu))
+    if spec.model:
+        wanted = spec.model.casefold()
+        snap = replace(snap, gpus=tuple(g for g in snap.gpus if wanted in g.name.casefold()))
+    groups = expected_groups(snap, config.thresholds_for(snap.name)) if snap.ok else []
+    text = expected_text(groups)
+    if text and said.get(snap.name) != text:
+        print(
+            f"gpu-tray: {snap.name}: {text.replace(' at ~', ' expected free at ~', 1)}",
+            file=sys.stderr,
+        )
+    said[snap.name] = text
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     poller = Poller(probes, config.poll_interval_s, inbox.put)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     last_state: dict[str, HostState] = {}
+    last_expected: dict[str, str] = {}
     poller.start()
     try:
         while True:
@@ -81,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             ):
                 print(f"gpu-tray: {snap.name}: {snap.state.value}: {snap.message}", file=sys.stderr)
             last_state[snap.name] = snap.state
+            _say_expected(snap, spec, config, last_expected)
             firings = engine.observe(snap)
             if firings:
                 f = firings[0]

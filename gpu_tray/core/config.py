@@ -23,6 +23,7 @@ from gpu_tray.core.settings import (
     Config,
     FreeThresholds,
     HostConfig,
+    IdleSettings,
     NotifyConfig,
     SourceConfig,
     WatchSpec,
@@ -34,7 +35,7 @@ ENV_CONFIG = "GPU_TRAY_CONFIG"
 _SECRET_WORDS = ("password", "passphrase", "secret", "token")
 _NAME_OK = re.compile(r"^[A-Za-z0-9._@:%+\-]+$")
 _CHANNEL_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
-_EVENTS = ("host_down",)
+_EVENTS = ("free", "host_down", "idle_holder")
 #: Keys of a free-GPU rule that mean nothing to a rule about an event.
 _GPU_RULE_KEYS = ("gpu", "count", "model", "min_free_memory_mib")
 
@@ -153,12 +154,7 @@ class _Validator:
     def config(self) -> Config:
         d = self.data
         self._refuse_secrets(d, "", None)
-        self._known(
-            d,
-            "",
-            None,
-            {"poll_interval_s", "free", "hosts", "sources", "notify", "watch", "channels"},
-        )
+        self._known(d, "", None, _TOP_KEYS)
         interval = self._number(d, "", None, "poll_interval_s", 10.0, minimum=1.0)
         free = self._free(d.get("free", {}), "free", None)
         hosts = tuple(self._host(h, i) for i, h in enumerate(self._array(d, "hosts")))
@@ -176,6 +172,7 @@ class _Validator:
         watch = tuple(
             self._watch(w, i, channel_names) for i, w in enumerate(self._array(d, "watch"))
         )
+        idle = self._idle(d.get("idle", {}))
         return Config(
             poll_interval_s=interval,
             free=free,
@@ -184,6 +181,7 @@ class _Validator:
             notify=notify,
             watch=watch,
             channels=channels,
+            idle=idle,
             path=self.path,
         )
 
@@ -414,6 +412,21 @@ class _Validator:
             sound=sound,
         )
 
+    def _idle(self, d: Any) -> IdleSettings:
+        d = self._table(d, "", None, "idle")
+        self._known(d, "idle", None, {"max_utilization_pct", "after_min", "remind_after_min"})
+        base = IdleSettings()
+        util = self._int(d, "idle", None, "max_utilization_pct", base.max_utilization_pct, 0, 100)
+        after = self._number(d, "idle", None, "after_min", base.after_min, minimum=1.0)
+        remind = None
+        if "remind_after_min" in d:
+            remind = self._number(d, "idle", None, "remind_after_min", 0.0, minimum=1.0)
+        return IdleSettings(
+            max_utilization_pct=base.max_utilization_pct if util is None else util,
+            after_min=after,
+            remind_after_min=remind,
+        )
+
     def _channel(self, c: Mapping[str, Any], i: int) -> ChannelConfig:
         t = "channels"
         if "url" in c:
@@ -447,10 +460,12 @@ class _Validator:
             },
         )
         channels = self._watch_channels(w, i, channel_names)
-        event = w.get("event")
-        if event is not None and event not in _EVENTS:
-            raise self.fail(t, i, "event", f'must be "host_down", got {_show(event)}')
-        if event is not None:
+        event = w.get("event", "free")
+        if event not in _EVENTS:
+            raise self.fail(
+                t, i, "event", f'must be "free", "host_down" or "idle_holder", got {_show(event)}'
+            )
+        if event == "host_down":
             for key in _GPU_RULE_KEYS:
                 if key in w:
                     raise self.fail(t, i, key, f'is not used with event = "{event}"')
@@ -464,6 +479,12 @@ class _Validator:
             )
         if "down_after_s" in w:
             raise self.fail(t, i, "down_after_s", 'is only used with event = "host_down"')
+        if event == "idle_holder":
+            for key in ("count", "model", "min_free_memory_mib"):
+                if key in w:
+                    raise self.fail(
+                        t, i, key, 'is not used with event = "idle_holder" (only host and gpu)'
+                    )
         gpu = self._int(w, t, i, "gpu", None, 0)
         host = self._str(w, t, i, "host")
         if gpu is not None and host is None:
@@ -475,6 +496,7 @@ class _Validator:
             model=self._str(w, t, i, "model"),
             min_free_memory_mib=self._int(w, t, i, "min_free_memory_mib", None, 0),
             channels=channels,
+            event=event,
         )
 
     def _watch_channels(
@@ -508,6 +530,7 @@ class _Validator:
         return tuple(dict.fromkeys(value))
 
 
+_TOP_KEYS = {"poll_interval_s", "free", "hosts", "sources", "notify", "watch", "channels", "idle"}
 _PROMETHEUS_OPTIONS = ("auth", "username", "timeout_s", "stale_after_s", "host_label", "ca_file")
 _SLURM_OPTIONS = ("timeout_s", "partitions")
 

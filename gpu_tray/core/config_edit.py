@@ -174,24 +174,25 @@ def move_host(doc: Document, name: str, new_index: int) -> None:
 
 def watch_table(spec: WatchSpec) -> Table:
     t = tomlkit.table()
-    if spec.event is not None:
+    if spec.event == "host_down":
         t["event"] = spec.event
         if spec.host is not None:
             t["host"] = spec.host
         if spec.down_after_s != DEFAULT_DOWN_AFTER_S:
             t["down_after_s"] = spec.down_after_s
-        if spec.channels != DEFAULT_CHANNELS:
-            t["channels"] = list(spec.channels)
-        return t
-    if spec.host is not None:
-        t["host"] = spec.host
-    if spec.gpu is not None:
-        t["gpu"] = spec.gpu
-    t["count"] = spec.count
-    if spec.model:
-        t["model"] = spec.model
-    if spec.min_free_memory_mib is not None:
-        t["min_free_memory_mib"] = spec.min_free_memory_mib
+    else:
+        if spec.host is not None:
+            t["host"] = spec.host
+        if spec.gpu is not None:
+            t["gpu"] = spec.gpu
+        if spec.event != "free":
+            t["event"] = spec.event  # an idle-holder rule has a scope only
+        else:
+            t["count"] = spec.count
+            if spec.model:
+                t["model"] = spec.model
+            if spec.min_free_memory_mib is not None:
+                t["min_free_memory_mib"] = spec.min_free_memory_mib
     if spec.channels != DEFAULT_CHANNELS:
         t["channels"] = list(spec.channels)
     return t
@@ -206,7 +207,7 @@ def _spec_of(table: Table) -> WatchSpec:
         model=table.get("model"),
         min_free_memory_mib=table.get("min_free_memory_mib"),
         channels=tuple(dict.fromkeys(channels)) if channels else DEFAULT_CHANNELS,
-        event=table.get("event"),
+        event=table.get("event", "free"),
         down_after_s=float(table.get("down_after_s", DEFAULT_DOWN_AFTER_S)),
     )
 

@@ -89,7 +89,12 @@ def _merge_gpu(measured: GpuSample, scheduled: GpuSample | None) -> GpuSample:
         return measured
     # Slurm's job entries are not added to the processes: the measured ones are
     # the truth about what runs, and "busy" must mean busy on the GPU.
-    return replace(measured, allocated=scheduled.allocated, fault=measured.fault or scheduled.fault)
+    return replace(
+        measured,
+        allocated=scheduled.allocated,
+        fault=measured.fault or scheduled.fault,
+        expected_free_at=scheduled.expected_free_at,
+    )
 
 
 def gpu_note(gpu: GpuSample, limits: FreeThresholds) -> str | None:

@@ -98,6 +98,9 @@ class GpuSample:
     # "[Insufficient Permissions]", rows it cannot tell apart); None for sources
     # that list no processes at all (DCGM, Slurm), which decide on memory.
     processes_known: bool | None = None
+    # Set by scheduler-backed sources (Slurm): when the jobs holding this GPU reach
+    # their end time (squeue's EndTime), UTC; None when unknown or not held.
+    expected_free_at: datetime | None = None
 
     @property
     def memory_free_mib(self) -> MaybeInt:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from gpu_tray.core.availability import host_units, summarize
+from gpu_tray.core.idle import UnitKey, duration_text, iso_utc
 from gpu_tray.core.join import gpu_note
 from gpu_tray.core.models import GpuSample, HostSnapshot, utcnow
 from gpu_tray.core.na import NA, or_none
 from gpu_tray.core.settings import Config
 
+#: Unit -> `idle_since` (epoch seconds) of the units held idle (core/idle.py).
+IdleMap = Mapping[UnitKey, float]
 
-def _gpu_json(gpu: GpuSample, free: bool, note: str | None = None) -> dict[str, Any]:
+
+def _gpu_json(
+    gpu: GpuSample,
+    free: bool,
+    note: str | None = None,
+    host: str = "",
+    idle: IdleMap | None = None,
+) -> dict[str, Any]:
+    idle = idle or {}
     return {
         "index": gpu.index,
         "uuid": gpu.uuid,
@@ -32,6 +43,10 @@ def _gpu_json(gpu: GpuSample, free: bool, note: str | None = None) -> dict[str, 
         "allocated": gpu.allocated,
         # Where Slurm and a measurement disagree: "allocated but idle", "busy outside Slurm".
         "note": note,
+        # Held idle since (ISO 8601 UTC), from the history and this poll; null when not.
+        "idle_since": iso_utc(idle.get((host, gpu.index, None))),
+        # Scheduler sources (Slurm): when the jobs holding it end (ISO 8601 UTC) or null.
+        "expected_free_at": _utc(gpu.expected_free_at),
         "mig_devices": [
             {
                 "index": m.index,
@@ -39,6 +54,7 @@ def _gpu_json(gpu: GpuSample, free: bool, note: str | None = None) -> dict[str, 
                 "profile": m.profile,
                 "memory_total_mib": or_none(m.memory_total_mib),
                 "memory_used_mib": or_none(m.memory_used_mib),
+                "idle_since": iso_utc(idle.get((host, gpu.index, m.index))),
                 "processes": [_proc_json(p) for p in m.processes],
             }
             for m in gpu.mig_devices
@@ -64,8 +80,16 @@ def _gpu_is_free(snap: HostSnapshot, gpu: GpuSample, config: Config) -> bool:
     return any(u.free for u in units)
 
 
-def status_document(snaps: Sequence[HostSnapshot], config: Config) -> dict[str, Any]:
+def status_document(
+    snaps: Sequence[HostSnapshot],
+    config: Config,
+    idle: IdleMap | None = None,
+    usually_free_by: Mapping[str, datetime] | None = None,
+) -> dict[str, Any]:
+    """The `status --json` document. `idle`: units held idle (core/idle.py);
+    `usually_free_by`: host -> when history says a GPU is usually free (core/prediction.py)."""
     summary = summarize(snaps, config.thresholds_for)
+    usual = usually_free_by or {}
     return {
         "generated_at": _utc(utcnow()),
         "free_gpus": summary.free,
@@ -79,9 +103,15 @@ def status_document(snaps: Sequence[HostSnapshot], config: Config) -> dict[str, 
                 "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
                 "source": s.source,
                 "node_state": s.node_state,
+                # From history alone: null unless it supports a prediction (see README).
+                "usually_free_by": _utc(usual.get(s.name)),
                 "gpus": [
                     _gpu_json(
-                        g, _gpu_is_free(s, g, config), gpu_note(g, config.thresholds_for(s.name))
+                        g,
+                        _gpu_is_free(s, g, config),
+                        gpu_note(g, config.thresholds_for(s.name)),
+                        s.name,
+                        idle,
                     )
                     for g in s.gpus
                 ],
@@ -105,10 +135,36 @@ def _gib(v: object) -> str:
     return "N/A" if v is NA else f"{v / 1024:.1f}"  # type: ignore[operator]
 
 
-def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
+def when_text(
+    host: str,
+    gpu: GpuSample,
+    mig: int | None,
+    idle: IdleMap,
+    now: datetime,
+) -> str:
+    """The table's WHEN cell: "idle 2 h 10 min" and/or "frees ~14:35" (local time)."""
+    parts = []
+    since = idle.get((host, gpu.index, mig))
+    if since is not None:
+        parts.append(f"idle {duration_text(now.timestamp() - since)}")
+    if gpu.expected_free_at is not None and mig is None:
+        parts.append(f"frees ~{gpu.expected_free_at.astimezone().strftime('%H:%M')}")
+    return ", ".join(parts)
+
+
+def status_table(
+    snaps: Sequence[HostSnapshot],
+    config: Config,
+    idle: IdleMap | None = None,
+    usually_free_by: Mapping[str, datetime] | None = None,
+) -> str:
+    """The terminal table. A WHEN column appears only when some GPU is held idle or has an
+    expected free time; a line per host says when history says it is usually free."""
+    idle = idle or {}
     header = ("HOST", "GPU", "MODEL", "MEMORY", "UTIL", "TEMP", "USERS", "STATE")
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
+    when: list[str] = []
     for s in snaps:
         units = host_units(s, config.thresholds_for(s.name))
         if not s.ok:
@@ -116,6 +172,7 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
         notes.extend(f"{s.name} GPU {g.index}: {g.fault}" for g in s.gpus if g.fault)
         if not s.gpus:
             rows.append((s.name, "-", "-", "-", "-", "-", "-", s.state.value.upper()))
+            when.append("")
             continue
         for gpu in s.gpus:
             mine = [u for u in units if u.gpu_index == gpu.index]
@@ -134,6 +191,7 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
                             _verdict(s, unit.free, gpu),
                         )
                     )
+                    when.append(when_text(s.name, gpu, mig.index, idle, s.polled_at))
                 continue
             util = gpu.utilization_pct
             rows.append(
@@ -148,6 +206,10 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
                     _verdict(s, bool(mine and mine[0].free), gpu),
                 )
             )
+            when.append(when_text(s.name, gpu, None, idle, s.polled_at))
+    if any(when):
+        header = (*header, "WHEN")
+        rows = [(*r, w) for r, w in zip(rows, when, strict=True)]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -156,6 +218,8 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
     summary = summarize(snaps, config.thresholds_for)
     lines.append("")
     lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
+    for host, at in (usually_free_by or {}).items():
+        lines.append(f"{host}: usually a GPU free by {at.astimezone().strftime('%a %H:%M')}")
     lines.extend(notes)
     return "\n".join(lines)
 

@@ -149,6 +149,14 @@ class Firing:
     host: str
     units: list[Unit]
     command: str
+    #: "free" (a watch rule), "idle_holder" (a GPU became held idle) or "idle_reminder"
+    #: (your own GPU has been idle): see core/idle_rules.py.
+    event: str = "free"
+    #: For events other than "free": the notification's summary and body lines.
+    summary: str = ""
+    text: tuple[str, ...] = ()
+    #: For events other than "free": the facts a channel sends (JSON-ready pairs).
+    facts: tuple[tuple[str, object], ...] = ()
 
     @property
     def key(self) -> str:
@@ -156,14 +164,30 @@ class Firing:
 
     @property
     def lines(self) -> list[str]:
+        if self.text:
+            return list(self.text)
         return [unit_text(u) for u in self.units]
+
+    def payload(self) -> dict[str, object]:
+        """What a channel (webhook, chat) gets for this firing: JSON-ready."""
+        data: dict[str, object] = {"event": self.event, "host": self.host}
+        data.update(self.facts)
+        data["command"] = self.command
+        return data
 
 
 def notification_text(firings: Sequence[Firing]) -> tuple[str, str]:
     """(summary, body) for one notification that merges `firings` (same poll).
 
-    A unit that several rules name is listed once.
+    A unit that several rules name is listed once. Idle-holder firings (`text` set)
+    bring their own lines, after the free units.
     """
+    told = [f for f in firings if f.event != "free"]
+    firings = [f for f in firings if f.event == "free"]
+    if not firings:
+        lines = [line for f in told for line in f.text]
+        summary = told[0].summary if len(told) == 1 else f"{len(told)} idle GPUs"
+        return summary, "\n".join(lines[: MAX_BODY_LINES * 2])
     seen: dict[tuple[str, int, int | None], Unit] = {}
     for f in firings:
         for u in f.units:
@@ -177,6 +201,7 @@ def notification_text(firings: Sequence[Firing]) -> tuple[str, str]:
     lines = [unit_text(u) for u in units[:MAX_BODY_LINES]]
     if n > MAX_BODY_LINES:
         lines.append(f"and {n - MAX_BODY_LINES} more")
+    lines.extend(line for f in told for line in f.text)
     return summary, "\n".join(lines)
 
 
@@ -263,7 +288,7 @@ class RuleEngine:
         old = self._rules
         self._rules = {}
         for spec in specs:
-            if spec.event is not None:
+            if spec.event == "host_down":
                 continue  # a rule about hosts: `host_events.HostEventEngine` keeps it
             self._rules.setdefault(spec.key, old.get(spec.key) or _RuleState(spec))
 
@@ -297,7 +322,9 @@ class RuleEngine:
 
     def matches(self, unit: Unit) -> bool:
         """Whether any rule asks for this unit: free units no rule wants make the icon amber."""
-        return any(unit_matches(r.spec, unit) for r in self._rules.values())
+        return any(
+            unit_matches(r.spec, unit) for r in self._rules.values() if r.spec.event == "free"
+        )
 
     def status(self) -> list[RuleStatus]:
         return [
@@ -318,8 +345,8 @@ class RuleEngine:
         firings: list[Firing] = []
         now = self._clock()
         for r in self._rules.values():
-            if not _relevant(r.spec, host):
-                continue
+            if r.spec.event != "free" or not _relevant(r.spec, host):
+                continue  # idle-holder rules: core/idle_rules.py
             holds, units = evaluate(r.spec, snap, self.thresholds_for)
             r.holds[host] = holds
             r.streak[host] = r.streak.get(host, 0) + 1 if holds else 0

@@ -16,8 +16,10 @@ DEFAULT_DOWN_AFTER_S = 60.0
 #: Where a rule's firing goes when `channels` is not given: the desktop only.
 DESKTOP = "desktop"
 DEFAULT_CHANNELS: tuple[str, ...] = (DESKTOP,)
-#: `[[watch]] event = ...`: rules about hosts rather than free GPUs.
-WatchEvent = Literal["host_down"]
+#: `[[watch]] event = ...`: "free" (the default: tell me when GPUs are free),
+#: "host_down" (a host failing for `down_after_s`, and its recovery) or "idle_holder"
+#: (a GPU in scope became held idle; for lab admins).
+WatchEvent = Literal["free", "host_down", "idle_holder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,20 @@ class FreeThresholds:
 
     max_memory_mib: int = DEFAULT_MAX_MEMORY_MIB
     max_utilization_pct: int = DEFAULT_MAX_UTILIZATION_PCT
+
+
+@dataclass(frozen=True, slots=True)
+class IdleSettings:
+    """`[idle]` in config.toml: when a held GPU counts as idle (see core/idle.py)."""
+
+    max_utilization_pct: int = 5
+    after_min: float = 30.0
+    #: Remind me about my own idle GPUs after this many minutes; None: off (default).
+    remind_after_min: float | None = None
+
+    @property
+    def after_s(self) -> float:
+        return self.after_min * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +86,7 @@ class WatchSpec:
     min_free_memory_mib: int | None = None
     #: Where a firing goes: "desktop" and/or [[channels]] names.
     channels: tuple[str, ...] = DEFAULT_CHANNELS
-    #: None: a free-GPU rule; "host_down": a host failing for `down_after_s`.
-    event: WatchEvent | None = None
+    event: WatchEvent = "free"
     down_after_s: float = DEFAULT_DOWN_AFTER_S
 
     @property
@@ -95,13 +110,14 @@ class WatchSpec:
     def key(self) -> str:
         """Stable identity, used for snooze and menu toggles. Rules written before
         channels and events existed keep the key they had."""
-        if self.event is not None:
+        if self.event == "host_down":
             key = f"event={self.event};host={self.host or '*'};after={self.down_after_s:g}"
         else:
             key = (
                 f"host={self.host or '*'};gpu={'*' if self.gpu is None else self.gpu};"
                 f"count={self.count};model={self.model or '*'};"
                 f"mem={self.min_free_memory_mib or 0}"
+                + ("" if self.event == "free" else f";event={self.event}")
             )
         if self.channels != DEFAULT_CHANNELS:
             key += f";channels={','.join(self.channels)}"
@@ -125,6 +141,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     watch: tuple[WatchSpec, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
+    idle: IdleSettings = field(default_factory=IdleSettings)
     path: Path | None = None  # where it was loaded from; None for the built-in demo
     demo: bool = False
 

@@ -8,16 +8,20 @@ widgets and timers, so everything decided here is testable with plain calls.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from gpu_tray.channels.routing import Routed, route
 from gpu_tray.core.availability import summarize
 from gpu_tray.core.host_events import HostEvent, HostEventEngine
+from gpu_tray.core.idle import IdleSample, IdleTracker, UnitKey
+from gpu_tray.core.idle_rules import IdleRules
 from gpu_tray.core.join import SCHEDULER_SOURCES, join_snapshots, short_name
 from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.people import people
 from gpu_tray.core.rules import Firing, RuleEngine, notification_text, ssh_args
 from gpu_tray.core.settings import Config, FreeThresholds, WatchSpec
 from gpu_tray.platform.notify import Notification
@@ -64,6 +68,7 @@ class TrayController:
         self.config = loaded.config
         self._notes = tuple(loaded.notes) + tuple(notes)
         self.problem: str | None = None
+        self._clock = clock
         #: What the user sees: one snapshot per host, a Slurm node joined with its
         #: SSH or Prometheus twin. Insertion order is the menu's order.
         self.latest: dict[str, HostSnapshot] = {}
@@ -84,6 +89,40 @@ class TrayController:
         self.events = HostEventEngine(
             self.config.watch, self.config.notify.confirm_polls, clock=clock
         )
+        self._make_idle()
+
+    def _make_idle(self) -> None:
+        """Idle holders: a tracker fed by every shown snapshot, the rules that tell about
+        them, and what history adds (seeded by `seed_history`, off the GUI thread)."""
+        self.idle = IdleTracker(self.config.idle)
+        self._own_users: dict[str, str | None] = {}
+        self.idle_rules = IdleRules(
+            self.config.watch,
+            self.config.idle,
+            own_user=lambda host: self._own_users.get(host),
+            ssh_args_for=lambda host: self._ssh_args.get(host, [host]),
+        )
+        self.hours_day: dict[str, float] = {}
+        self.hours_week: dict[str, float] = {}
+        self.usually_free_by: dict[str, datetime] = {}
+
+    def set_own_users(self, users: Mapping[str, str | None]) -> None:
+        """Host -> the remote user SSH logs in as there: "your own" GPUs for reminders."""
+        self._own_users = dict(users)
+
+    def seed_history(
+        self,
+        samples: Mapping[UnitKey, Sequence[IdleSample]],
+        hours_day: Mapping[str, float],
+        hours_week: Mapping[str, float],
+        usually_free_by: Mapping[str, datetime],
+    ) -> None:
+        """What the history says (read on a worker): idle stretches that began before
+        this run, GPU-hours per user, and "usually free by" per host."""
+        for key, unit_samples in samples.items():
+            self.idle.seed(key, unit_samples)
+        self.hours_day, self.hours_week = dict(hours_day), dict(hours_week)
+        self.usually_free_by = dict(usually_free_by)
 
     def thresholds_for(self, host: str) -> FreeThresholds:
         return self.config.thresholds_for(host)
@@ -101,9 +140,15 @@ class TrayController:
         if key is not None and self._host_keys_shown.get(shown.name) != key.fingerprint:
             self._host_keys_shown[shown.name] = key.fingerprint
             review = shown
+        self.idle.observe(shown)
+        idle = [
+            f
+            for f in self.idle_rules.observe(shown, self.idle, shown.polled_at.timestamp())
+            if self.engine.snoozed_until(f.key) is None  # "Snooze 1 h" covers these too
+        ]
         return Observed(
             shown,
-            tuple(self.engine.observe(shown)),
+            (*self.engine.observe(shown), *idle),
             review,
             tuple(self.events.observe(shown)),
         )
@@ -135,6 +180,7 @@ class TrayController:
             self.latest.pop(name, None)
             self.engine.forget_host(name)
             self.events.forget_host(name)
+            self.idle.forget_host(name)
 
     def any_stale(self) -> bool:
         return any(s.stale for s in self.latest.values())
@@ -152,11 +198,21 @@ class TrayController:
         summary = summarize(
             snaps,
             self.thresholds_for,
-            watched=self.engine.matches if self.engine.specs else None,
+            watched=(
+                self.engine.matches
+                if any(s.event == "free" for s in self.engine.specs)
+                else None
+            ),
             paused=paused,
         )
         problem = (self.problem,) if self.problem else ()
         notes = self._notes + tuple(self._extra_notes.values()) + problem
+        now = self._clock()
+        idle_since = {
+            k: since
+            for k in self.idle.units()
+            if (since := self.idle.idle_since(k, now)) is not None and k[0] in self.latest
+        }
         return TrayState(
             snapshots=snaps,
             summary=summary,
@@ -168,6 +224,9 @@ class TrayController:
             notes=notes,
             watches_saved=self.loaded.watches_path is not None,
             can_reload=self.loaded.error or self.problem is not None,
+            idle_since=idle_since,
+            people=tuple(people(snaps, idle_since, self.hours_day, self.hours_week)),
+            usually_free_by=dict(self.usually_free_by),
         )
 
     # -- notifications --------------------------------------------------------------------
@@ -215,6 +274,7 @@ class TrayController:
         self.config = replace(self.config, watch=tuple(specs))
         self.engine.set_specs(specs)
         self.events.set_specs(specs)
+        self.idle_rules.set_specs(specs)
 
     def watches_saved(self, saved: Config) -> None:
         """config.toml now holds `saved`'s rules: take its watch and notify settings."""
@@ -239,6 +299,7 @@ class TrayController:
         for name in self.latest:
             self.engine.forget_host(name)
             self.events.forget_host(name)
+        self._make_idle()
         self.latest.clear()
         self._raw.clear()
         self._by_short.clear()

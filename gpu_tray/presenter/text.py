@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from gpu_tray.core.availability import ClusterSummary, ThresholdsFor, host_units
+from gpu_tray.core.idle import duration_text
 from gpu_tray.core.models import GpuSample, HostSnapshot, HostState, utcnow
 from gpu_tray.core.na import NA
+from gpu_tray.core.people import Person
+from gpu_tray.core.prediction import expected_groups, expected_text
 from gpu_tray.core.rules import short_model
+from gpu_tray.core.settings import FreeThresholds
 
 #: The tooltip lists this many hosts, then "and N more".
 TOOLTIP_HOSTS = 20
@@ -113,8 +117,15 @@ def source_line(snap: HostSnapshot) -> str:
     return text
 
 
-def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = None) -> str:
-    """ "GPU 2 · A100 80GB · 40.9/80.0 GiB · 95% · jdoe" or "... · free" """
+def gpu_line(
+    gpu: GpuSample,
+    free_units: int,
+    units: int,
+    note: str | None = None,
+    idle_for: float | None = None,
+) -> str:
+    """ "GPU 2 · A100 80GB · 40.9/80.0 GiB · 95% · jdoe" or "... · free";
+    held idle for `idle_for` seconds: "... · 0% · idle 2 h 10 min · alice" """
     parts = [f"GPU {gpu.index}", short_model(gpu.name)]
     if note:
         parts.append(note)
@@ -128,6 +139,8 @@ def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = Non
         # Said first and instead of "busy": it needs a person, not patience.
         parts.append(f"FAULT: {gpu.fault}")
     users = gpu.users
+    if idle_for is not None:
+        parts.append(f"idle {duration_text(idle_for)}")
     if users:
         parts.append(", ".join(users))
     elif free_units and not (gpu.mig_enabled and gpu.mig_devices):
@@ -136,6 +149,34 @@ def gpu_line(gpu: GpuSample, free_units: int, units: int, note: str | None = Non
         parts.append(f"{len(gpu.processes)} process{'es' if len(gpu.processes) > 1 else ''}")
     elif not free_units and not gpu.mig_devices and not gpu.fault:
         parts.append("busy")
+    return " · ".join(parts)
+
+
+def when_free_text(
+    snap: HostSnapshot, limits: FreeThresholds, usually_free_by: datetime | None = None
+) -> str | None:
+    """When a host's busy GPUs are expected to free: "4 GPUs at ~14:35" from a scheduler's
+    job end times, else "usually free by 02:00" from history (only with no free GPU)."""
+    if not snap.ok:
+        return None
+    groups = expected_groups(snap, limits)
+    if groups:
+        return expected_text(groups)
+    free = sum(1 for u in host_units(snap, limits) if u.free)
+    if usually_free_by is not None and not free:
+        return f"usually free by {usually_free_by.astimezone().strftime('%H:%M')}"
+    return None
+
+
+def person_line(person: Person, now: float) -> str:
+    """ "alice.longname · 3 GPUs, 1 idle 2 h 10 min · 24 h: 12.5 GPU-h · 7 d: 40.1" """
+    parts = [person.user]
+    held = f"{person.gpus_now} GPU{'s' if person.gpus_now != 1 else ''}"
+    if person.idle_now and person.idle_since is not None:
+        held += f", {person.idle_now} idle {duration_text(now - person.idle_since)}"
+    parts.append(held)
+    parts.append(f"24 h: {person.hours_day:.1f} GPU-h")
+    parts.append(f"7 d: {person.hours_week:.1f}")
     return " · ".join(parts)
 
 

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from gpu_tray.core.availability import ClusterSummary, ThresholdsFor
+from gpu_tray.core.idle import UnitKey
 from gpu_tray.core.models import HostSnapshot
+from gpu_tray.core.people import Person
 from gpu_tray.core.rules import RuleStatus
 from gpu_tray.core.settings import FreeThresholds, WatchSpec
 
@@ -33,6 +37,12 @@ class TrayState:
     #: False for the demo without a config file: watches last for this run only.
     watches_saved: bool = True
     can_reload: bool = False
+    #: Units held idle now -> since when (epoch seconds): core/idle.py.
+    idle_since: Mapping[UnitKey, float] = field(default_factory=dict)
+    #: The people view: core/people.py.
+    people: tuple[Person, ...] = ()
+    #: Host -> when history says a GPU is usually free there (core/prediction.py).
+    usually_free_by: Mapping[str, datetime] = field(default_factory=dict)
 
 
 class TrayActions(Protocol):

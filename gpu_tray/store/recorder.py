@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gpu_tray.core.availability import ThresholdsFor, host_units
-from gpu_tray.core.models import HostSnapshot, HostState
+from gpu_tray.core.idle import MAX_GAP_S
+from gpu_tray.core.models import GpuProcess, HostSnapshot, HostState
 from gpu_tray.core.na import NA
 from gpu_tray.core.settings import FreeThresholds
 from gpu_tray.store.tiers import AGGREGATES, DEFAULT_RETENTION, RAW, Retention, Tier
@@ -100,6 +101,10 @@ class Recorder:
             for table in ("samples", "host_samples", "host_states")
         ]
         self.max_ts: int | None = max((t for t in newest if t is not None), default=None)
+        # A host's previous answered poll: what a holds row's `dt` counts from.
+        self._last_poll: dict[int, int] = dict(
+            c.execute("SELECT host_id, max(ts) FROM host_samples GROUP BY host_id")
+        )
         self.raw_floor = self._raw_cutoff()
         self._dirty: dict[str, set[int]] = {t.name: set() for t in AGGREGATES}
 
@@ -164,6 +169,7 @@ class Recorder:
         samples: list[tuple[int, int, int | None, int | None, int | None]] = []
         hosts: list[tuple[int, int, int, int]] = []
         states: list[tuple[int, int, str, str | None]] = []
+        holds: list[tuple[int, int, str, int, int]] = []
         stored = 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -178,7 +184,7 @@ class Recorder:
                     states.append((hid, ts, key[0], key[1]))
                     self._last_state[hid] = key
                 if snap.state is HostState.OK and not snap.stale:
-                    self._rows(snap, hid, ts, samples, hosts)
+                    self._rows(snap, hid, ts, samples, hosts, holds)
                     self._note_late(ts)
                 if self.max_ts is None or ts > self.max_ts:
                     self.max_ts = ts
@@ -186,6 +192,7 @@ class Recorder:
             c.executemany("INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?)", samples)
             c.executemany("INSERT OR REPLACE INTO host_samples VALUES (?, ?, ?, ?)", hosts)
             c.executemany("INSERT OR REPLACE INTO host_states VALUES (?, ?, ?, ?)", states)
+            c.executemany("INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?)", holds)
             c.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -199,13 +206,20 @@ class Recorder:
         ts: int,
         samples: list[tuple[int, int, int | None, int | None, int | None]],
         hosts: list[tuple[int, int, int, int]],
+        holds: list[tuple[int, int, str, int, int]],
     ) -> None:
         units = host_units(snap, self.thresholds_for(snap.name))
         hosts.append((ts, hid, sum(1 for u in units if u.free), len(units)))
+        prev = self._last_poll.get(hid)
+        dt = 0 if prev is None or ts <= prev else min(ts - prev, int(MAX_GAP_S))
+        if prev is None or ts > prev:
+            self._last_poll[hid] = ts
         for gpu in snap.gpus:
             uid = self._unit_id(
                 hid, gpu.index, None, gpu.uuid, gpu.name, None, gpu.memory_total_mib
             )
+            if not (gpu.mig_enabled and gpu.mig_devices):
+                _holds(holds, ts, uid, gpu.processes, dt)
             samples.append(
                 (
                     ts,
@@ -227,6 +241,7 @@ class Recorder:
                         mig.memory_total_mib,
                     )
                     samples.append((ts, mid, None, _int(mig.memory_used_mib), None))
+                    _holds(holds, ts, mid, mig.processes, dt)
 
     def _note_late(self, ts: int) -> None:
         """A sample in a bucket that was already rolled up: roll that bucket again."""
@@ -337,6 +352,7 @@ class Recorder:
             c.execute(f"DELETE FROM {tier.unit_table} WHERE ts < ?", (cut,))
             c.execute(f"DELETE FROM {tier.host_table} WHERE ts < ?", (cut,))
         c.execute("DELETE FROM host_states WHERE ts < ?", (now - self.retention.states_s,))
+        c.execute("DELETE FROM holds WHERE ts < ?", (now - self.retention.holds_s,))
 
     def _vacuum_if_sparse(self) -> None:
         """Hand free pages back once a quarter of the file is empty (after a backfill, or a
@@ -348,6 +364,21 @@ class Recorder:
         if free > 256 and free * 4 > pages:
             # executescript steps the pragma to the end; execute() would free one page.
             c.executescript(f"PRAGMA incremental_vacuum({min(free, VACUUM_PAGES)});")
+
+
+def _holds(
+    out: list[tuple[int, int, str, int, int]],
+    ts: int,
+    unit_id: int,
+    processes: Iterable[GpuProcess],
+    dt: int,
+) -> None:
+    """One row per user holding the unit ('' for processes whose owner is not visible)."""
+    per_user: dict[str, int] = {}
+    for p in processes:
+        user = p.user or ""
+        per_user[user] = per_user.get(user, 0) + 1
+    out.extend((ts, unit_id, user, n, dt) for user, n in per_user.items())
 
 
 def _runs(buckets: list[int], step: int) -> Iterable[tuple[int, int]]:

@@ -91,6 +91,24 @@ V2: tuple[str, ...] = (
     "CREATE TABLE rollup_state (tier TEXT PRIMARY KEY, done_until INTEGER NOT NULL)",
 )
 
+# Version 3: who holds each unit (for idle holders and the people view). One row
+# per unit, per user holding it, per poll of a host that answered; user '' when
+# the owner is not visible. `procs` counts that user's processes on the unit.
+# `dt` is the seconds since the host's previous answered poll, capped at
+# core.idle.MAX_GAP_S (0 for a host's first poll): the time this row stands
+# for, so GPU-hours are sum(dt) / 3600 with no rescan of polls. A unit polled
+# with no holds row had no process. Kept `Retention.holds_s` (8 days).
+V3: tuple[str, ...] = (
+    """CREATE TABLE holds (
+        ts INTEGER NOT NULL,
+        unit_id INTEGER NOT NULL,
+        user TEXT NOT NULL,
+        procs INTEGER NOT NULL,
+        dt INTEGER NOT NULL,
+        PRIMARY KEY (ts, unit_id, user)
+    ) WITHOUT ROWID""",
+)
+
 # MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)

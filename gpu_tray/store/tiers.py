@@ -37,6 +37,8 @@ class Retention:
     minute_s: int = 30 * DAY_S
     quarter_s: int = 365 * DAY_S
     states_s: int = 365 * DAY_S
+    # Who held which unit (the people view reads a week back).
+    holds_s: int = 8 * DAY_S
 
     def keep_s(self, tier: Tier) -> int:
         return {"raw": self.raw_s, "1m": self.minute_s, "15m": self.quarter_s}[tier.name]

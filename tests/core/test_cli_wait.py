@@ -75,3 +75,25 @@ def test_wait_gpu_needs_host(cluster: tuple[Path, Path]) -> None:
     write_cluster(path, [host("node3", [gpu(0, True)])])
     done = run_wait(path, config, "--gpu", "2")
     assert (done.returncode, done.stdout, done.stderr) == (2, "", "gpu-tray: --gpu needs --host\n")
+
+
+def test_wait_prints_when_slurm_expects_the_gpus_to_free(cluster: tuple[Path, Path]) -> None:
+    path, config = cluster
+    gpus = [gpu(i, False) for i in range(4)]
+    for g in gpus[:3]:
+        g["expected_free_at"] = "2026-11-23T14:34:10Z"  # rounded up: ~14:35
+    gpus[3]["expected_free_at"] = "2026-11-23T16:00:00Z"
+    write_cluster(path, [host("node1", gpus)])
+    done = subprocess.run(
+        gpu_tray_argv("wait", "--demo", "--config", str(config), "--timeout", "2.5"),
+        cwd=ROOT,
+        env=app_env(GPU_TRAY_DEMO_SCRIPT=str(path), TZ="UTC"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (3, "")
+    assert done.stderr == (
+        "gpu-tray: node1: 3 GPUs expected free at ~14:35, 1 at ~16:00\n"
+        "gpu-tray: nothing matched within 2.5 s\n"
+    )

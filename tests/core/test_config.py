@@ -105,7 +105,7 @@ def test_three_line_config() -> None:
         (
             "poll_intervall_s = 3\n",
             "/cfg/config.toml, line 1: poll_intervall_s: unknown key (expected one of: "
-            "channels, free, hosts, notify, poll_interval_s, sources, watch)",
+            "channels, free, hosts, idle, notify, poll_interval_s, sources, watch)",
         ),
         (
             "poll_interval_s = 0\n",

@@ -111,7 +111,7 @@ def test_channels_and_rules_parse() -> None:
         ),
         (
             '[[watch]]\nevent = "host_up"\n',
-            '/cfg/config.toml, line 2: watch[0].event: must be "host_down", got "host_up"',
+            '/cfg/config.toml, line 2: watch[0].event: must be "free", "host_down" or "idle_holder", got "host_up"',
         ),
         (
             '[[watch]]\nevent = "host_down"\nhost = "a"\ngpu = 1\n',

@@ -57,8 +57,16 @@ def test_demo_has_a_flaky_host_and_mig_units() -> None:
     assert len(models) == 5
 
 
-def test_status_demo_table() -> None:
-    out = run_cli("status", "--demo")
+def _no_history(tmp_path: Path) -> dict[str, str]:
+    """status reads the history (idle_since, "usually free by"): none here, so the
+    output does not depend on what the demo tray stored on this machine."""
+    import os
+
+    return {**os.environ, "GPU_TRAY_HISTORY": str(tmp_path / "none.sqlite3")}
+
+
+def test_status_demo_table(tmp_path: Path) -> None:
+    out = run_cli("status", "--demo", env=_no_history(tmp_path))
     assert out.returncode in (0, 1), out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["HOST", "GPU", "MODEL", "MEMORY", "UTIL", "TEMP", "USERS", "STATE"]
@@ -67,8 +75,8 @@ def test_status_demo_table() -> None:
     assert any(line.endswith("GPUs free on 5 hosts") for line in lines)
 
 
-def test_status_json_schema() -> None:
-    out = run_cli("status", "--demo", "--json")
+def test_status_json_schema(tmp_path: Path) -> None:
+    out = run_cli("status", "--demo", "--json", env=_no_history(tmp_path))
     doc = json.loads(out.stdout)
     assert set(doc) == {"generated_at", "free_gpus", "total_gpus", "hosts"}
     assert datetime.strptime(doc["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
@@ -80,6 +88,7 @@ def test_status_json_schema() -> None:
         "latency_ms",
         "source",
         "node_state",
+        "usually_free_by",
         "gpus",
     }
     gpu_keys = {
@@ -95,6 +104,8 @@ def test_status_json_schema() -> None:
         "fault",
         "allocated",
         "note",
+        "idle_since",
+        "expected_free_at",
         "mig_devices",
         "processes",
     }

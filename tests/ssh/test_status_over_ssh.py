@@ -93,7 +93,9 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     for h in doc["hosts"]:
         assert set(h) == {
             "name", "state", "error", "polled_at", "latency_ms", "source", "node_state", "gpus",
+            "usually_free_by",
         }  # fmt: skip
+        assert h["usually_free_by"] is None  # no history yet
         assert (h["source"], h["node_state"]) == ("ssh", None)
         assert h["polled_at"].endswith("Z")
     assert (hosts["dead"]["state"], hosts["dead"]["error"]) == (
@@ -107,9 +109,10 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     assert set(gpu) == {
         "index", "uuid", "name", "memory_total_mib", "memory_used_mib", "utilization_pct",
         "temperature_c", "power_w", "free", "fault", "allocated", "note", "mig_devices",
-        "processes",
+        "processes", "idle_since", "expected_free_at",
     }  # fmt: skip
     assert (gpu["allocated"], gpu["note"], gpu["fault"]) == (None, None, None)
+    assert (gpu["idle_since"], gpu["expected_free_at"]) == (None, None)
     assert gpu["name"] == "NVIDIA H100 80GB HBM3" and gpu["free"] is False
     assert gpu["processes"] == [
         {"pid": job.pid, "user": "gputray-tester-long", "name": "/root/tools/memhog",

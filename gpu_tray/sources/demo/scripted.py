@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ ENV_DEMO_SCRIPT = "GPU_TRAY_DEMO_SCRIPT"
 
 def _na(value: Any) -> Any:
     return NA if value is None else value
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO 8601 UTC time as `status --json` writes it ("2026-11-23T14:35:00Z")."""
+    if not isinstance(value, str):
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _proc(p: dict[str, Any]) -> GpuProcess:
@@ -58,6 +66,7 @@ def _gpu(g: dict[str, Any]) -> GpuSample:
         mig_enabled=bool(migs),
         mig_devices=migs,
         processes=tuple(_proc(p) for p in g.get("processes", ())),
+        expected_free_at=_time(g.get("expected_free_at")),
     )
 
 

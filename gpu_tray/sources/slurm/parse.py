@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gpu_tray.core.digits import is_digits
 from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState
@@ -413,6 +413,26 @@ def parse_squeue(text: str, stats: ParseStats | None = None) -> list[SlurmJob]:
     return jobs
 
 
+def parse_end_times(text: str) -> dict[str, datetime | None]:
+    """Lines of `TZ=UTC squeue -h -t RUNNING -O JobID:0|,EndTime:0|,TimeLimit:0|`: job id
+    -> when it will end at the latest (UTC), or None for a job without a time limit
+    (TimeLimit UNLIMITED; EndTime then says nothing) or an end time Slurm does not know."""
+    out: dict[str, datetime | None] = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 3 or not parts[0]:
+            continue
+        job, end, limit = parts[:3]
+        when = None
+        if limit.upper() not in ("UNLIMITED", "INFINITE", "", "N/A", "NONE"):
+            try:
+                when = datetime.strptime(end, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+            except ValueError:
+                when = None
+        out[job] = when
+    return out
+
+
 def parse_job_detail(text: str) -> dict[str, dict[str, frozenset[int]]]:
     """`JobId=N` lines, each followed by `Nodes=... GRES=gpu:...(IDX:...)` lines
     (`scontrol -o -d show job`, cut down by grep), or whole `scontrol -d show job`
@@ -504,6 +524,16 @@ def parse_squeue_json(text: str) -> tuple[list[SlurmJob], dict[str, dict[str, fr
     return jobs, detail
 
 
+def _expected_free(
+    jobs: Iterable[SlurmJob], ends: Mapping[str, datetime | None]
+) -> datetime | None:
+    """The latest end of the jobs holding a GPU; None unless every one has an end time."""
+    times = [ends.get(j.job_id) for j in jobs]
+    if not times or any(t is None for t in times):
+        return None
+    return max(t for t in times if t is not None)
+
+
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -518,11 +548,14 @@ def node_snapshots(
     polled_at: datetime,
     latency_ms: float | None = None,
     partitions: Iterable[str] | None = None,
+    ends: Mapping[str, datetime | None] | None = None,
 ) -> list[HostSnapshot]:
     """One snapshot per node with GPUs. `allocated` comes from GresUsed (the truth
     without slurmdbd), then the job detail, then the job requests; the holders of
     each GPU are the running jobs' users. `jobs` is None when squeue failed: then a
-    node without GresUsed has GPUs whose allocation is unknown (never free)."""
+    node without GresUsed has GPUs whose allocation is unknown (never free).
+    `ends` (job id -> end time) gives each held GPU its `expected_free_at`: the latest
+    end of the jobs holding it, when every one of them has an end time."""
     wanted = set(partitions) if partitions else None
     jobs_known = jobs is not None
     jobs = list(jobs or ())
@@ -538,7 +571,9 @@ def node_snapshots(
         if wanted is not None and not wanted.intersection(node.partitions):
             continue
         snaps.append(
-            _node_snapshot(node, by_node.get(name, []), jobs_known, detail, polled_at, latency_ms)
+            _node_snapshot(
+                node, by_node.get(name, []), jobs_known, detail, polled_at, latency_ms, ends or {}
+            )
         )
     return snaps
 
@@ -550,6 +585,7 @@ def _node_snapshot(
     detail: Mapping[str, Mapping[str, frozenset[int]]],
     polled_at: datetime,
     latency_ms: float | None,
+    ends: Mapping[str, datetime | None],
 ) -> HostSnapshot:
     total = node.total_gpus
     owners: dict[int, list[SlurmJob]] = {}
@@ -600,6 +636,7 @@ def _node_snapshot(
                 for j in owners.get(i, ())
             ),
             fault=fault,
+            expected_free_at=_expected_free(owners.get(i, ()), ends),
         )
         for i in range(total)
     )

@@ -23,6 +23,7 @@ from gpu_tray.sources.base import SecretLookup
 from gpu_tray.sources.slurm.parse import (
     ParseStats,
     node_snapshots,
+    parse_end_times,
     parse_job_detail,
     parse_sinfo,
     parse_squeue,
@@ -35,6 +36,9 @@ MARK = "@@gpu-tray"
 # field. Free-text fields (Reason, Name) come last: they may contain `|`.
 SINFO_FORMAT = "NodeList:0|,StateLong:0|,Gres:0|,GresUsed:0|,Partition:0|,Reason:0|"
 SQUEUE_FORMAT = "JobID:0|,UserName:0|,NodeList:0|,tres-per-node:0|,tres-per-job:0|,Name:0|"
+# When running jobs end: a section of its own, so the one above keeps its shape.
+# Run with TZ=UTC: squeue prints times in local time without a zone.
+ENDS_FORMAT = "JobID:0|,EndTime:0|,TimeLimit:0|"
 
 # The one command run per poll. POSIX sh, constant: see DESIGN.md "Polling".
 # The job detail (which GPU indices each running job holds) is cut down on the
@@ -47,6 +51,9 @@ sinfo -h -N -O '{SINFO_FORMAT}' 2>&1
 echo "{MARK} rc $?"
 echo '{MARK} squeue'
 squeue -h -t RUNNING -O '{SQUEUE_FORMAT}' 2>&1
+echo "{MARK} rc $?"
+echo '{MARK} ends'
+TZ=UTC squeue -h -t RUNNING -O '{ENDS_FORMAT}' 2>&1
 echo "{MARK} rc $?"
 echo '{MARK} jobs'
 scontrol -o -d show job 2>/dev/null | grep 'JobState=RUNNING' \\
@@ -249,8 +256,17 @@ class SlurmProbe:
         if sections.codes.get("squeue") == 0:
             jobs = parse_squeue(sections.bodies.get("squeue", ""))
         detail = parse_job_detail(sections.bodies.get("jobs", ""))
+        ends = None
+        if sections.codes.get("ends") == 0:
+            ends = parse_end_times(sections.bodies.get("ends", ""))
         snaps = node_snapshots(
-            nodes, jobs, detail, polled_at, result.latency_ms, partitions=self.partitions
+            nodes,
+            jobs,
+            detail,
+            polled_at,
+            result.latency_ms,
+            partitions=self.partitions,
+            ends=ends,
         )
         for s in snaps:
             self._known.setdefault(s.name, None)

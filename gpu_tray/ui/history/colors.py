@@ -22,6 +22,8 @@ PALETTE = (
 )
 FREE_COLOUR = "#1a7f37"  # the free-GPU count
 TOTAL_COLOUR = "#8a8a8a"  # how many units there are
+IDLE_COLOUR = "#8a8a8a"  # held-idle shading of a unit with no colour yet
+IDLE_ALPHA = 45  # of 255: the shading sits behind the curves
 
 
 def _mix(hex_colour: str, towards: int, amount: float) -> str:

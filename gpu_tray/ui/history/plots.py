@@ -33,7 +33,13 @@ from PySide6.QtWidgets import (
 
 from gpu_tray.store.reader import FreeSeries, Heatmap, StateChange, UnitInfo, UnitSeries
 from gpu_tray.store.tiers import QueryPlan
-from gpu_tray.ui.history.colors import FREE_COLOUR, TOTAL_COLOUR, unit_colour
+from gpu_tray.ui.history.colors import (
+    FREE_COLOUR,
+    IDLE_ALPHA,
+    IDLE_COLOUR,
+    TOTAL_COLOUR,
+    unit_colour,
+)
 from gpu_tray.ui.history.heatmap import HeatmapWidget
 
 UnitKey = tuple[int, int]  # (GPU index, MIG index or -1)
@@ -374,6 +380,9 @@ class HostSection(Section):
         # Until built, the body keeps the room the plots will take, so scrolling is stable.
         self.body.setMinimumHeight(self._body_height())
         self._hint = "Hover over a plot for the time and each GPU's value."
+        # Held-idle stretches (unit, start, end), shaded on the utilisation plot.
+        self.idle: list[tuple[UnitKey, float, float]] = []
+        self._idle_items: list[pg.LinearRegionItem] = []
 
     # --- data ---------------------------------------------------------------------
 
@@ -549,6 +558,30 @@ class HostSection(Section):
         self.built = True
         self._sync_curves()
         self.redraw()
+        self._draw_idle()
+
+    def set_idle(self, stretches: list[tuple[UnitKey, float, float]]) -> None:
+        """Shade each held-idle stretch on the utilisation plot, in its GPU's colour."""
+        self.idle = list(stretches)
+        if self.built:
+            self._draw_idle()
+
+    def _draw_idle(self) -> None:
+        plot = self.plots["util"]
+        for item in self._idle_items:
+            plot.removeItem(item)
+        self._idle_items = []
+        for key, start, end in self.idle:
+            buf = self.units.get(key)
+            colour = QColor(buf.colour if buf is not None else IDLE_COLOUR)
+            colour.setAlpha(IDLE_ALPHA)
+            region = pg.LinearRegionItem(
+                values=(start, end), movable=False, brush=pg.mkBrush(colour), pen=pg.mkPen(None)
+            )
+            region.setZValue(-100)
+            region.setToolTip("Held idle: a process, and utilisation at or under [idle]")
+            plot.addItem(region)
+            self._idle_items.append(region)
 
     def _sync_curves(self) -> None:
         """A curve per unit and metric (MIG units have memory only), a legend entry per unit."""

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,7 +39,8 @@ from PySide6.QtWidgets import (
 from gpu_tray.core.availability import ThresholdsFor, host_units
 from gpu_tray.core.models import HostSnapshot, HostState
 from gpu_tray.core.na import or_none
-from gpu_tray.core.settings import FreeThresholds
+from gpu_tray.core.settings import FreeThresholds, IdleSettings
+from gpu_tray.store.holder_views import PeopleView, people_view
 from gpu_tray.store.reader import (
     FreeSeries,
     Heatmap,
@@ -49,6 +51,7 @@ from gpu_tray.store.reader import (
 )
 from gpu_tray.store.tiers import DAY_S, DEFAULT_RETENTION, RAW, Retention
 from gpu_tray.ui.history.loader import Loader
+from gpu_tray.ui.history.people_tab import PeopleTab
 from gpu_tray.ui.history.plots import (
     PLOT_NAMES,
     ClusterSection,
@@ -84,6 +87,7 @@ def _default_thresholds(_host: str) -> FreeThresholds:
 class HistoryWindow(QWidget):
     range_loaded = Signal(str)  # the range key, once its data is drawn
     heatmaps_loaded = Signal()
+    people_loaded = Signal()
     exported = Signal(str)  # a path, once the file is written
     export_failed = Signal(str)  # a one-line message
 
@@ -97,8 +101,11 @@ class HistoryWindow(QWidget):
         follow_db: bool = False,
         initial_range: str = "24h",
         retention: Retention = DEFAULT_RETENTION,
+        idle: IdleSettings | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        self.idle_settings = idle or IdleSettings()
+        self.people_view: PeopleView | None = None
         self.setWindowTitle("gpu-tray — history")
         self.store_path = Path(store_path)
         self.reader = HistoryReader(self.store_path, retention)
@@ -146,7 +153,11 @@ class HistoryWindow(QWidget):
         self.column.addWidget(self.empty)
         self.column.addStretch(1)
         self.scroll.setWidget(container)
-        outer.addWidget(self.scroll, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.scroll, "GPUs")
+        self.people_tab = PeopleTab()
+        self.tabs.addTab(self.people_tab, "People")
+        outer.addWidget(self.tabs, 1)
         self.master = self.cluster.plot
         self.master.getViewBox().sigXRangeChanged.connect(self._x_changed)
         self._add_menu_actions(self.master, None, "free")
@@ -235,6 +246,8 @@ class HistoryWindow(QWidget):
             return key, gen, with_units, data, heat
 
         self.loader.submit("overview", work)
+        path, settings = self.store_path, self.idle_settings
+        self.loader.submit("people", lambda: people_view(path, now, settings, since=t0))
 
     def _request_units(self, section: HostSection) -> None:
         if section.units_generation == self.generation:
@@ -279,6 +292,8 @@ class HistoryWindow(QWidget):
                 if host in self.sections:
                     self.sections[host].set_heatmap(hm)
             self.heatmaps_loaded.emit()
+        elif kind == "people" and self.loader.is_latest(kind, number):
+            self._apply_people(result)  # type: ignore[arg-type]
         elif kind == "tail":
             self._apply_tail(result)  # type: ignore[arg-type]
         elif kind == "export":
@@ -325,6 +340,24 @@ class HistoryWindow(QWidget):
             if section.built:
                 self._request_units(section)
         self._maybe_done()
+
+    def _apply_people(self, view: PeopleView) -> None:
+        self.people_view = view
+        self.people_tab.set_view(view)
+        for host, section in self.sections.items():
+            section.set_idle(self._idle_of(host))
+        self.people_loaded.emit()
+
+    def _idle_of(self, host: str) -> list[tuple[UnitKey, float, float]]:
+        """Held-idle stretches of `host`, keyed as the plots key units."""
+        if self.people_view is None:
+            return []
+        return [
+            ((gpu, -1 if mig is None else mig), start, end)
+            for (h, gpu, mig), found in self.people_view.stretches.items()
+            if h == host
+            for start, end in found
+        ]
 
     def _apply_units(self, host: str, generation: int, data: RangeData) -> None:
         self._pending_units.discard(host)
@@ -375,6 +408,7 @@ class HistoryWindow(QWidget):
             self.column.insertWidget(1 + names.index(host), section)
             if host in self.heatmaps:
                 section.set_heatmap(self.heatmaps[host])
+            section.set_idle(self._idle_of(host))
             text = self.search.text().strip().lower()
             section.setVisible(not text or text in host.lower())
             self.empty.hide()
@@ -670,6 +704,7 @@ def open_history_window(
     *,
     thresholds_for: ThresholdsFor | None = None,
     follow_db: bool = False,
+    idle: IdleSettings | None = None,
 ) -> HistoryWindow:
     """Show the history window for `store_path` (GUI thread), reusing an open one.
 
@@ -678,7 +713,9 @@ def open_history_window(
     path = Path(store_path)
     window = _windows.get(path)
     if window is None:
-        window = HistoryWindow(path, parent, thresholds_for=thresholds_for, follow_db=follow_db)
+        window = HistoryWindow(
+            path, parent, thresholds_for=thresholds_for, follow_db=follow_db, idle=idle
+        )
         window.destroyed.connect(lambda *_: _windows.pop(path, None))
         _windows[path] = window
         window.show_when_ready()

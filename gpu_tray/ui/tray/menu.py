@@ -28,8 +28,10 @@ from gpu_tray.presenter.text import (
     host_counts,
     host_status,
     mig_line,
+    person_line,
     source_line,
     summary_line,
+    when_free_text,
 )
 from gpu_tray.presenter.tray_state import TrayActions, TrayState
 from gpu_tray.ui.tray.icon import dot_image
@@ -117,6 +119,11 @@ class TrayMenu(QObject):
 
         for snap in state.snapshots:
             status = host_status(snap, state.thresholds_for, now)
+            when = when_free_text(
+                snap, state.thresholds_for(snap.name), state.usually_free_by.get(snap.name)
+            )
+            if when:
+                status += f", {when}"
             sub = self._submenu(menu, f"{snap.name} — {status}")
             sub.setIcon(_dot(host_colour(snap, state.thresholds_for)))
             sub.aboutToShow.connect(lambda sub=sub, name=snap.name: self._fill_host(sub, name))
@@ -124,6 +131,8 @@ class TrayMenu(QObject):
                 self._info(menu, f"    {snap.message}")
         if state.snapshots:
             menu.addSeparator()
+        if state.people:
+            self._add_people_menu(menu, state, now)
 
         self._add_watch_menu(menu, state, watched)
         refresh = menu.addAction("Refresh now")
@@ -199,7 +208,9 @@ class TrayMenu(QObject):
         for gpu in snap.gpus:
             mine = [u for u in units if u.gpu_index == gpu.index]
             free = sum(1 for u in mine if u.free)
-            line = gpu_line(gpu, free, len(mine), notes.get(gpu.index))
+            since = state.idle_since.get((name, gpu.index, None))
+            idle_for = None if since is None else now.timestamp() - since
+            line = gpu_line(gpu, free, len(mine), notes.get(gpu.index), idle_for)
             self._toggle(sub, line, WatchSpec(host=name, gpu=gpu.index), watched)
 
             for mig in gpu.mig_devices:
@@ -214,6 +225,15 @@ class TrayMenu(QObject):
                     WatchSpec(host=name, count=count),
                     watched,
                 )
+
+    def _add_people_menu(self, menu: QMenu, state: TrayState, now: datetime) -> None:
+        """Who holds how many GPUs now, how many idle since when, GPU-hours from history."""
+        holding = sum(1 for p in state.people if p.gpus_now)
+        sub = self._submenu(menu, f"People — {holding} holding GPUs")
+        sub.setObjectName("people")
+        self._info(sub, "GPUs held now · GPU-hours over the last 24 h and 7 days")
+        for person in state.people:
+            self._info(sub, person_line(person, now.timestamp()))
 
     def _add_watch_menu(self, menu: QMenu, state: TrayState, watched: set[str]) -> None:
         sub = self._submenu(menu, "Watch")
