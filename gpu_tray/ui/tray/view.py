@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtGui import QCursor, QIcon
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from gpu_tray.core.models import utcnow
@@ -118,10 +118,22 @@ class TrayView(QObject):
         self.window.activateWindow()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # A left click opens (or closes) the status window: a real top-level window
+        # works on every host. A popup menu does not: on Wayland a StatusNotifierItem's
+        # Activate has no parent window for it to grab from ("Failed to create grabbing
+        # popup"). The menu stays on the right click, drawn by the panel itself on SNI.
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.menu.menu.popup(QCursor.pos())
+            log.info("tray icon activated: %s the status window",
+                     "hiding" if self._window_up() else "showing")  # fmt: skip
+            if self._window_up():
+                self.window.hide()
+            else:
+                self.show_window()
         elif reason == QSystemTrayIcon.ActivationReason.DoubleClick:
             self.show_window()
+
+    def _window_up(self) -> bool:
+        return self.window.isVisible() and not self.window.isMinimized() and not self._fallback
 
     # -- updates --------------------------------------------------------------------------
 
