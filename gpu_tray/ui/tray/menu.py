@@ -1,8 +1,13 @@
-"""The tray menu, rebuilt from the latest state every time it opens (`aboutToShow`).
+"""The tray menu, rebuilt from the latest state when it opens (`aboutToShow`).
 
 Hosts come first, each a submenu with its GPUs (model, memory, utilisation,
 users); a GPU's line is its watch toggle. Host submenus are filled when they
 open, so a 100-host cluster costs 100 menu entries, not 900, per opening.
+
+On a StatusNotifierItem host every added, removed or changed entry is a D-Bus
+signal (dbusmenu LayoutUpdated / ItemsPropertiesUpdated) that the panel acts
+on: a rebuild of an unchanged menu sent about 40 per opening. So a menu is
+rebuilt only when what it shows (its `signature`) changed since it was built.
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ class TrayMenu(QObject):
         self.menu.setObjectName("tray-menu")
         self.menu.aboutToShow.connect(self.rebuild)
         self._submenus: list[QMenu] = []
+        #: What the menu and each host submenu showed when last built (None: never built).
+        self._built: tuple | None = None
+        self._filled: dict[str, tuple] = {}
+        #: How many times the menu was really rebuilt (tests and the log read it).
+        self.rebuilds = 0
         self.on_history: Callable[[], None] | None = None
         self.on_settings: Callable[[], None] | None = None
         #: "Review host key…" on a host whose key is unknown or changed: on_host_key(name).
@@ -94,15 +104,45 @@ class TrayMenu(QObject):
         self._submenus.append(sub)
         return sub
 
+    def signature(self, state: TrayState, now: datetime) -> tuple:
+        """Everything the top-level menu and its Watch submenu show, as plain values."""
+        t = state.thresholds_for
+        return (
+            state.title,
+            summary_line(state.summary),
+            state.notes,
+            tuple(
+                (s.name, host_status(s, t, now), host_colour(s, t), s.state, s.message)
+                for s in state.snapshots
+            ),
+            tuple(sorted({g.name for s in state.snapshots for g in s.gpus if g.name})),
+            tuple(
+                (r.spec.key, describe(r.spec), bool(r.holding_hosts), r.snoozed_until)
+                for r in state.rules
+            ),
+            state.paused,
+            state.autostart,
+            state.watches_saved,
+            state.can_reload,
+            self.on_history is not None,
+            self.on_settings is not None,
+        )
+
     def rebuild(self) -> None:
+        state = self._state()
+        now = self._clock()
+        signature = self.signature(state, now)
+        if signature == self._built:
+            return
+        self._built = signature
+        self.rebuilds += 1
         for sub in self._submenus:
             sub.deleteLater()
         self._submenus.clear()
+        self._filled.clear()
         menu = self.menu
         menu.clear()
         menu.setToolTipsVisible(True)
-        state = self._state()
-        now = self._clock()
         watched = {r.spec.key for r in state.rules}
 
         self._info(menu, f"{state.title}: {summary_line(state.summary)}")
@@ -171,15 +211,44 @@ class TrayMenu(QObject):
         )
         return action
 
+    def _host_signature(self, state: TrayState, snap: HostSnapshot | None, now: datetime) -> tuple:
+        if snap is None:
+            return ()
+        units = host_units(snap, state.thresholds_for(snap.name))
+        notes = host_notes(snap, state.thresholds_for)
+        return (
+            source_line(snap),
+            snap.state,
+            snap.message,
+            snap.host_key is not None and self.on_host_key is not None,
+            snap.stale and snap.age_s(now) is not None and age_text(snap.age_s(now) or 0),
+            tuple(
+                gpu_line(
+                    g,
+                    sum(1 for u in units if u.gpu_index == g.index and u.free),
+                    sum(1 for u in units if u.gpu_index == g.index),
+                    notes.get(g.index),
+                )
+                + "".join(mig_line(g, m.index) for m in g.mig_devices)
+                for g in snap.gpus
+            ),
+            len(units),
+            tuple(sorted(r.spec.key for r in state.rules)),
+        )
+
     def _fill_host(self, sub: QMenu, name: str) -> None:
-        sub.clear()
         state = self._state()
         snap = next((s for s in state.snapshots if s.name == name), None)
+        now = self._clock()
+        signature = self._host_signature(state, snap, now)
+        if self._filled.get(name) == signature:
+            return
+        self._filled[name] = signature
+        sub.clear()
         if snap is None:
             self._info(sub, "No longer polled")
             return
         watched = {r.spec.key for r in state.rules}
-        now = self._clock()
         self._info(sub, source_line(snap))
         if snap.state is not HostState.OK:
             self._info(sub, f"{snap.state.value}: {snap.message or ''}".rstrip(": "))
