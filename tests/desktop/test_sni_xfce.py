@@ -100,8 +100,10 @@ def test_icon_tooltip_menu_and_left_click_on_xfce4_panel(xfce: ServiceDesktop, t
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shot = SCREENSHOTS / "xfce4-panel-status-window.png"
         wait_for(  # mapped is not yet painted: wait for its background
-            lambda: pixel_colours(xfce.screenshot(shot, crop=(0, 0, 1024, 440)), (200, 380, 1, 1))
-            != {"#000000"},
+            lambda: (
+                pixel_colours(xfce.screenshot(shot, crop=(0, 0, 1024, 440)), (200, 380, 1, 1))
+                != {"#000000"}
+            ),
             10,
             "the status window to be painted",
         )

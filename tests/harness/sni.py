@@ -44,17 +44,11 @@ ACTIVATING_DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bu
 """
 
 
-def first_existing(*paths: str) -> str | None:
-    for p in paths:
-        if Path(p).exists() or (shutil.which(p) if "/" not in p else None):
-            return p if "/" in p else shutil.which(p)
-    return None
-
-
 def daemon_argv(name: str, dunstrc: Path | None = None) -> list[str]:
     """How to run each notification daemon (none of them needs a shell)."""
     if name == "dunst":
-        return ["dunst", *(["-config", str(dunstrc)] if dunstrc else [])]
+        # dbus-daemon does not search PATH for Exec=.
+        return [shutil.which("dunst") or "dunst", *(["-config", str(dunstrc)] if dunstrc else [])]
     if name == "xfce4-notifyd":
         return [XFCE4_NOTIFYD]
     if name == "notification-daemon":
@@ -105,6 +99,10 @@ class ServiceDesktop(Desktop):
         (self.services_dir / f"{name}.service").write_text(
             f"[D-BUS Service]\nName={name}\nExec={' '.join(argv)}\n"
         )
+        if "DBUS_SESSION_BUS_ADDRESS" in self.env:  # the bus runs: make it read the folder now
+            self.dbus_call(
+                "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ReloadConfig"
+            )
 
     def dbus_call(self, dest: str, path: str, method: str, *args: str, timeout: float = 10) -> str:
         return self.run(
@@ -164,6 +162,12 @@ class Message:
     def strings(self) -> list[str]:
         return re.findall(r'string "((?:[^"\\]|\\.)*)"', self.body)
 
+    def notify_actions(self) -> list[tuple[str, str]]:
+        """A Notify call's actions as (key, label) pairs: its first array of strings."""
+        block = re.search(r"\n\s*array \[\n(.*?)\n\s*\]", self.body, re.S)
+        flat = re.findall(r'string "([^"]*)"', block.group(1)) if block else []
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
 
 @dataclass
 class BusMonitor:
@@ -173,9 +177,7 @@ class BusMonitor:
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self) -> BusMonitor:
-        self.proc = self.desktop.spawn(
-            self.name, ["dbus-monitor", "--session", *self.rules]
-        )
+        self.proc = self.desktop.spawn(self.name, ["dbus-monitor", "--session", *self.rules])
         # dbus-monitor prints its own NameAcquired once it listens.
         wait_for(lambda: "NameAcquired" in self.desktop.log_of(self.name) or
                  "NameLost" in self.desktop.log_of(self.name), 10, "dbus-monitor")  # fmt: skip
