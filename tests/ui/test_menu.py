@@ -236,3 +236,31 @@ def test_tooltip_has_one_line_per_host(qapp, paused: bool) -> None:
     if paused:
         expected.append("Polling is paused")
     assert text.splitlines() == expected
+
+
+def test_an_unchanged_menu_is_not_rebuilt_when_it_opens_again(qapp) -> None:
+    # On an SNI host every rebuilt entry is a D-Bus signal to the panel.
+    snaps = demo_snapshots()
+    state = {"st": TrayState(snaps, summarize(snaps, CONFIG.thresholds_for), CONFIG.thresholds_for)}
+    menu = TrayMenu(Recorder(), lambda: state["st"], clock=lambda: NOW)
+    menu.menu.aboutToShow.emit()
+    first = list(menu.menu.actions())
+    a100 = submenu(menu.menu, "demo-a100")
+    filled = list(a100.actions())
+    for _ in range(3):
+        menu.menu.aboutToShow.emit()
+        a100.aboutToShow.emit()
+    assert menu.rebuilds == 1
+    assert menu.menu.actions() == first and a100.actions() == filled
+    # A new state that shows the same (a new poll, same numbers): still not rebuilt.
+    state["st"] = TrayState(snaps, summarize(snaps, CONFIG.thresholds_for), CONFIG.thresholds_for)
+    menu.menu.aboutToShow.emit()
+    assert menu.rebuilds == 1
+    # Paused: the menu shows it, so it is rebuilt once.
+    state["st"] = TrayState(
+        snaps, summarize(snaps, CONFIG.thresholds_for), CONFIG.thresholds_for, paused=True
+    )
+    menu.menu.aboutToShow.emit()
+    menu.menu.aboutToShow.emit()
+    assert menu.rebuilds == 2
+    assert next(a for a in menu.menu.actions() if a.objectName() == "pause").isChecked()
