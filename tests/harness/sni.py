@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.harness.desktop import Desktop, wait_for
 from tests.harness.scripted import ROOT
@@ -62,7 +63,35 @@ def missing_daemon(name: str) -> str | None:
     return None if found else exe
 
 
-class ServiceDesktop(Desktop):
+class SniQueries:
+    """What a panel asks a StatusNotifierItem, through dbus-send on the desktop's bus
+    (mixed into a desktop class that has `run`)."""
+
+    run: Any
+
+    def dbus_call(self, dest: str, path: str, method: str, *args: str, timeout: float = 10) -> str:
+        return self.run(
+            "dbus-send", "--session", "--print-reply", f"--dest={dest}", path, method, *args,
+            check=False, timeout=timeout,
+        ).stdout  # fmt: skip
+
+    def sni_items(self) -> list[str]:
+        """RegisteredStatusNotifierItems: "BUS_NAME/PATH" of each item."""
+        out = self.dbus_call(
+            WATCHER, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get",
+            f"string:{WATCHER}", "string:RegisteredStatusNotifierItems",
+        )  # fmt: skip
+        return re.findall(r'string "([^"]+)"', out)
+
+    def sni_property(self, item: str, prop: str) -> str:
+        service, _, path = item.partition("/")
+        return self.dbus_call(
+            service, "/" + path, "org.freedesktop.DBus.Properties.Get",
+            "string:org.kde.StatusNotifierItem", f"string:{prop}",
+        )  # fmt: skip
+
+
+class ServiceDesktop(SniQueries, Desktop):
     """Xvfb + a session bus that activates the services written by `add_service`."""
 
     def __init__(self, root: Path, services: dict[str, list[str]] | None = None, **kw) -> None:
@@ -104,12 +133,6 @@ class ServiceDesktop(Desktop):
                 "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.ReloadConfig"
             )
 
-    def dbus_call(self, dest: str, path: str, method: str, *args: str, timeout: float = 10) -> str:
-        return self.run(
-            "dbus-send", "--session", "--print-reply", f"--dest={dest}", path, method, *args,
-            check=False, timeout=timeout,
-        ).stdout  # fmt: skip
-
     # -- xfce4-panel as the StatusNotifierItem host --------------------------------------
 
     def start_xfce_panel(self, timeout: float = 60) -> None:
@@ -127,21 +150,6 @@ class ServiceDesktop(Desktop):
             ),
             timeout,
             "the panel's SNI host",
-        )  # fmt: skip
-
-    def sni_items(self) -> list[str]:
-        """RegisteredStatusNotifierItems: "BUS_NAME/PATH" of each item."""
-        out = self.dbus_call(
-            WATCHER, "/StatusNotifierWatcher", "org.freedesktop.DBus.Properties.Get",
-            f"string:{WATCHER}", "string:RegisteredStatusNotifierItems",
-        )  # fmt: skip
-        return re.findall(r'string "([^"]+)"', out)
-
-    def sni_property(self, item: str, prop: str) -> str:
-        service, _, path = item.partition("/")
-        return self.dbus_call(
-            service, "/" + path, "org.freedesktop.DBus.Properties.Get",
-            "string:org.kde.StatusNotifierItem", f"string:{prop}",
         )  # fmt: skip
 
 
