@@ -39,7 +39,8 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("dbus-monitor") is None, reason="dbus-monitor missing"),
 ]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land here (ignored by git); the ones the README shows are copied to docs/screenshots/.
+SCREENSHOTS = ROOT / "tests" / "artifacts"
 DAEMONS = {
     # name: (WM_CLASS, server name, the actions it should get, the one its button reports)
     "dunst": ("Dunst", "dunst", [("default", "Copy command")], "default"),

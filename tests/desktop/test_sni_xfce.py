@@ -36,7 +36,8 @@ pytestmark = [
     pytest.mark.skipif(bool(MISSING), reason=f"xfce4-panel parts missing: {MISSING}"),
 ]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land here (ignored by git); the ones the README shows are copied to docs/screenshots/.
+SCREENSHOTS = ROOT / "tests" / "artifacts"
 MENU_UPDATES = ("LayoutUpdated", "ItemsPropertiesUpdated")
 
 

@@ -24,7 +24,8 @@ pytestmark = [
     pytest.mark.skipif(why_not() is not None, reason=str(why_not())),
 ]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# Screenshots land here (ignored by git); the ones the README shows are copied to docs/screenshots/.
+SCREENSHOTS = ROOT / "tests" / "artifacts"
 
 
 @pytest.fixture(scope="module")
