@@ -166,7 +166,7 @@ def test_icon_embeds_in_the_tray_and_the_menu_opens(fresh: Desktop, tmp_path: Pa
     ARTIFACTS.mkdir(exist_ok=True)
     with running_app(fresh, tmp_path, "app-icon", config_text()) as app:
         wid = wait_for(lambda: icon_window(fresh), 15, "the icon in trayer")
-        assert "system tray available: showing the icon" in app.log()
+        assert "system tray available: showing the icon (XEmbed)" in app.log()
         x, y, w, h = fresh.window_geometry(wid)
         assert (w, h) == (22, 22)  # trayer's 24 px panel
         app.wait_polls("node3", 1)

@@ -62,6 +62,9 @@ def test_tray_tooltip_menu_and_left_click_on_sway_with_waybar(sway: SwayDesktop)
         labels = re.findall(r'string "label"\s+variant\s+string "([^"]*)"', layout)
         for want in ("node3 — 1/4 free", "Refresh now", "Quit"):
             assert want in labels, labels
+        # waybar draws labels with dbusmenu-gtk too: "_" goes out doubled.
+        assert "showing the icon (StatusNotifierItem)" in app.log()
+        assert "Scripted cluster (from $GPU__TRAY__DEMO__SCRIPT)" in labels
 
         # The icon is drawn in waybar's tray: amber (a GPU is free, not the watched one).
         tray = (1024 - 220, 0, 220, 30)

@@ -92,6 +92,7 @@ class TrayMenu(QObject):
         self._nowhere = QAction(self)
         self._headline = self._pause = self._autostart = self._snooze = self._nowhere
         self._history = self._settings = self._nowhere
+        self._dbus_labels = False
         #: How many times the menu was rebuilt whole, and patched in place (tests read them).
         self.rebuilds = 0
         self.patches = 0
@@ -100,17 +101,28 @@ class TrayMenu(QObject):
         #: "Review host key…" on a host whose key is unknown or changed: on_host_key(name).
         self.on_host_key: Callable[[str], None] | None = None
 
+    def set_dbus_labels(self, on: bool) -> None:
+        """The menu is exported over D-Bus (StatusNotifierItem): there a host draws each
+        label with "_" as its mnemonic mark (dbusmenu), so "a_b" would show as "ab"."""
+        if on != self._dbus_labels:
+            self._dbus_labels = on
+            self._built = None  # every label again, the other way
+            self._filled.clear()
+
+    def _label(self, text: str) -> str:
+        return text.replace("_", "__") if self._dbus_labels else text
+
     # -- building -------------------------------------------------------------------------
 
     def _info(self, menu: QMenu, text: str) -> QAction:
-        action = menu.addAction(elide(text))
+        action = menu.addAction(self._label(elide(text)))
         action.setEnabled(False)
         if text != elide(text):
             action.setToolTip(text)
         return action
 
     def _submenu(self, parent: QMenu, title: str) -> QMenu:
-        sub = QMenu(title, parent)
+        sub = QMenu(self._label(title), parent)
         sub.setToolTipsVisible(True)
         parent.addMenu(sub)
         self._submenus.append(sub)
@@ -177,7 +189,7 @@ class TrayMenu(QObject):
             for line in textwrap.wrap(
                 note, MENU_LINE, break_long_words=False, break_on_hyphens=False
             ):
-                action = menu.addAction(line)
+                action = menu.addAction(self._label(line))
                 action.setEnabled(False)
         menu.addSeparator()
 
@@ -242,7 +254,7 @@ class TrayMenu(QObject):
             self._host_entries, old[1], hosts, strict=True
         ):
             if title != before[0]:
-                sub.setTitle(title)
+                sub.setTitle(self._label(title))
             if colour != before[1]:
                 sub.setIcon(_dot(colour))
             if message is not None and note != before[2]:
@@ -258,13 +270,12 @@ class TrayMenu(QObject):
         self._history.setEnabled(history)
         self._settings.setEnabled(settings)
 
-    @staticmethod
-    def _set_text(action: QAction, text: str) -> None:
-        action.setText(elide(text))
+    def _set_text(self, action: QAction, text: str) -> None:
+        action.setText(self._label(elide(text)))
         action.setToolTip(text if text != elide(text) else "")
 
     def _toggle(self, menu: QMenu, text: str, spec: WatchSpec, watched: set[str]) -> QAction:
-        action = menu.addAction(text)
+        action = menu.addAction(self._label(text))
         action.setCheckable(True)
         action.setChecked(spec.key in watched)
         action.setData(spec.key)
@@ -364,7 +375,7 @@ class TrayMenu(QObject):
             self._info(sub, "Your watches (click to remove)")
             for rule in state.rules:
                 text = _rule_text(rule)
-                action = sub.addAction(elide(text))
+                action = sub.addAction(self._label(elide(text)))
                 self._rule_entries.append(action)
                 action.setCheckable(True)
                 action.setChecked(True)
