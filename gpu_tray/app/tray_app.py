@@ -174,11 +174,18 @@ class TrayApp(QObject):
                     self.notification_action.emit, app_icon=icon
                 ),
                 "tray balloon": lambda: CallbackBackend(
-                    "tray balloon", self.balloon_requested.emit, lambda: self.view.tray_available
+                    "tray balloon", self.balloon_requested.emit, self._balloon_available
                 ),
                 "log": LogBackend,
             }
         )
+
+    def _balloon_available(self) -> bool:
+        """On the notifier's thread. Not on a StatusNotifierItem host: there Qt's balloon
+        would turn the icon into a light bulb (NeedsAttention) and lose the actions."""
+        from gpu_tray.platform.status_notifier import host_registered
+
+        return self.view.tray_available and not host_registered()
 
     def start(self) -> None:
         self.refresh_view()

@@ -6,6 +6,10 @@ notifier's thread. A listener thread of its own receives `ActionInvoked` and
 `NotificationClosed` and hands the action to the app's handler (which posts
 it to the GUI thread). Signals are only believed when they come from the
 connection that owns the notification service and name a notification we sent.
+
+A service that is installed but not running yet (D-Bus activatable: the usual
+case at login, and with mako) is called all the same: the bus starts it. Only
+when nothing owns the name and nothing can be activated does the chain fall back.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ log = logging.getLogger(__name__)
 SERVICE = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"
 CALL_TIMEOUT_S = 5.0
+#: A call that makes the bus start the daemon waits as long as the bus itself does (25 s).
+ACTIVATION_TIMEOUT_S = 25.0
+#: Servers that draw the "default" action as a button or a menu entry of its own
+#: (GetServerInformation's name, lower case). To them a second action with the same label
+#: would be a second, identical button; the others hide "default" (a click on the bubble).
+DRAWS_DEFAULT_ACTION = frozenset({"xfce notify daemon", "dunst", "mako"})
 #: Remember this many sent notifications for their actions; older ones are gone anyway.
 KEEP_SENT = 64
 
@@ -62,9 +72,16 @@ class FreedesktopBackend:
         try:
             self._bus = Proxy(message_bus, self._router, timeout=CALL_TIMEOUT_S)
             self._owner = self._service_owner()
-            name, _vendor, version, _spec = self._call("GetServerInformation")
+            # When nobody owns the name yet, this call is what makes the bus start the daemon.
+            name, _vendor, version, _spec = self._call(
+                "GetServerInformation", timeout=ACTIVATION_TIMEOUT_S
+            )
+            if not self._owner:
+                self._owner = self._service_owner()
+                log.info("notifications: D-Bus started %s for us", name)
             self.capabilities = frozenset(self._call("GetCapabilities")[0])
             self.server = f"{name} {version}"
+            self.server_name = name
             for member in ("ActionInvoked", "NotificationClosed"):
                 rule = MatchRule(type="signal", interface=SERVICE, path=PATH, member=member)
                 self._bus.AddMatch(rule)
@@ -79,17 +96,32 @@ class FreedesktopBackend:
     # -- calls ----------------------------------------------------------------------------
 
     def _service_owner(self) -> str:
+        """The connection that owns the service now; "" when none does but the bus can
+        start one. NotifyError when nothing can serve notifications."""
         try:
-            return self._bus.GetNameOwner(SERVICE)[0]
+            if self._bus.NameHasOwner(SERVICE)[0]:
+                return self._bus.GetNameOwner(SERVICE)[0]
+            activatable = self._bus.ListActivatableNames()[0]
         except Exception as exc:
             raise NotifyError(f"no notification service on the session D-Bus ({exc})") from None
+        if SERVICE in activatable:
+            return ""
+        raise NotifyError(
+            "no notification service on the session D-Bus (none running, none activatable)"
+        )
 
-    def _call(self, method: str, signature: str | None = None, body: tuple = ()) -> tuple:
+    def _call(
+        self,
+        method: str,
+        signature: str | None = None,
+        body: tuple = (),
+        timeout: float = CALL_TIMEOUT_S,
+    ) -> tuple:
         msg = new_method_call(_ADDRESS, method, signature, body)
         try:
-            reply = self._router.send_and_get_reply(msg, timeout=CALL_TIMEOUT_S)
+            reply = self._router.send_and_get_reply(msg, timeout=timeout)
         except TimeoutError:
-            raise NotifyError(f"{method}: no reply within {CALL_TIMEOUT_S:g} s") from None
+            raise NotifyError(f"{method}: no reply within {timeout:g} s") from None
         except Exception as exc:
             raise NotifyError(f"{method}: {exc}") from None
         if reply.header.message_type is MessageType.error:
@@ -106,7 +138,7 @@ class FreedesktopBackend:
             body = html.escape(body, quote=False)
         actions: list[str] = []
         if "actions" in self.capabilities:
-            for key, label in note.actions:
+            for key, label in actions_for(note.actions, self.server_name):
                 actions += [key, label]
         hints: dict[str, tuple[str, Any]] = {
             "urgency": ("y", 1),
@@ -121,7 +153,10 @@ class FreedesktopBackend:
             "Notify",
             "susssasa{sv}i",
             (self._app_name, 0, self._app_icon, note.summary, body, actions, hints, -1),
+            timeout=CALL_TIMEOUT_S if self._owner else ACTIVATION_TIMEOUT_S,
         )
+        if not self._owner:  # the bus started the daemon for this call: its signals count
+            self._owner = self._service_owner()
         with self._lock:
             self._sent[nid] = note
             while len(self._sent) > KEEP_SENT:
@@ -168,3 +203,15 @@ class FreedesktopBackend:
             self._router.close()
         finally:
             self._conn.close()
+
+
+def actions_for(actions: tuple[tuple[str, str], ...], server_name: str) -> list[tuple[str, str]]:
+    """The actions to offer this server: one button per label on every daemon.
+
+    Ours come as ("default", label) plus the same label under its own key, so that a
+    daemon that hides "default" (GNOME, KDE, notification-daemon) still shows a button.
+    A daemon that draws "default" itself gets it only once."""
+    if server_name.strip().lower() not in DRAWS_DEFAULT_ACTION:
+        return list(actions)
+    default = next((label for key, label in actions if key == "default"), None)
+    return [(k, label) for k, label in actions if k == "default" or label != default]

@@ -272,6 +272,14 @@ class Desktop:
         wait_for(lambda: self.tray_window() is None, 10, "trayer's panel to go")
 
     def start_dunst(self) -> None:
+        rc = self.write_dunst_config()
+        self.spawn("dunst", ["dunst", "-config", str(rc)])
+        wait_for(
+            lambda: self.bus_name_has_owner("org.freedesktop.Notifications"), 10, "dunst on the bus"
+        )
+
+    def write_dunst_config(self) -> Path:
+        """dunstrc with the logging script and the steered menu picker; returns its path."""
         logger = self.root / "dunst-logger.py"
         logger.write_text(
             DUNST_LOGGER.format(python=sys.executable, log=str(self.notifications_log))
@@ -286,10 +294,7 @@ class Desktop:
         picker.chmod(0o755)
         rc = self.root / "dunstrc"
         rc.write_text(DUNSTRC.format(dmenu=picker, logger=logger))
-        self.spawn("dunst", ["dunst", "-config", str(rc)])
-        wait_for(
-            lambda: self.bus_name_has_owner("org.freedesktop.Notifications"), 10, "dunst on the bus"
-        )
+        return rc
 
     # -- looking at it ------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pytest
 from jeepney import DBusAddress, new_signal
 from jeepney.io.blocking import open_dbus_connection
 
-from gpu_tray.platform.freedesktop import FreedesktopBackend
+from gpu_tray.platform.freedesktop import FreedesktopBackend, actions_for
 from gpu_tray.platform.notify import Notification, NotifyError
 from tests.harness.session_bus import PATH, SERVICE, FakeNotificationService, have_dbus, private_bus
 
@@ -140,7 +140,9 @@ def test_actions_from_the_service_reach_the_handler_and_others_are_ignored(bus: 
 def test_no_service_on_the_bus(bus: str) -> None:
     with pytest.raises(NotifyError) as err:
         FreedesktopBackend(Actions())
-    assert str(err.value).startswith("no notification service on the session D-Bus (")
+    assert str(err.value) == (
+        "no notification service on the session D-Bus (none running, none activatable)"
+    )
 
 
 def test_no_session_bus_at_all(monkeypatch) -> None:
@@ -148,3 +150,29 @@ def test_no_session_bus_at_all(monkeypatch) -> None:
     with pytest.raises(NotifyError) as err:
         FreedesktopBackend(Actions())
     assert str(err.value) == "no session D-Bus (DBUS_SESSION_BUS_ADDRESS is not set)"
+
+
+ACTIONS = (
+    ("default", "Copy command"),
+    ("copy", "Copy command"),
+    ("history", "Open history"),
+    ("snooze", "Snooze 1 h"),
+)
+
+
+@pytest.mark.parametrize("server", ["Xfce Notify Daemon", "dunst", "mako"])
+def test_a_server_that_draws_the_default_action_gets_copy_once(server: str) -> None:
+    assert actions_for(ACTIONS, server) == [
+        ("default", "Copy command"),
+        ("history", "Open history"),
+        ("snooze", "Snooze 1 h"),
+    ]
+
+
+@pytest.mark.parametrize("server", ["Notification Daemon", "gnome-shell", "Plasma", "fake"])
+def test_a_server_that_hides_the_default_action_gets_a_copy_button(server: str) -> None:
+    assert actions_for(ACTIONS, server) == list(ACTIONS)
+
+
+def test_dropping_the_duplicate_keeps_other_actions_and_needs_a_default() -> None:
+    assert actions_for((("snooze", "Snooze 1 h"),), "dunst") == [("snooze", "Snooze 1 h")]

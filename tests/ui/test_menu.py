@@ -236,3 +236,73 @@ def test_tooltip_has_one_line_per_host(qapp, paused: bool) -> None:
     if paused:
         expected.append("Polling is paused")
     assert text.splitlines() == expected
+
+
+def test_an_unchanged_menu_is_not_rebuilt_when_it_opens_again(qapp) -> None:
+    # On an SNI host every rebuilt entry is a D-Bus signal to the panel.
+    snaps = demo_snapshots()
+
+    def state_of(snaps, **kw) -> TrayState:
+        return TrayState(
+            snaps, summarize(snaps, CONFIG.thresholds_for), CONFIG.thresholds_for, **kw
+        )
+
+    state = {"st": state_of(snaps)}
+    menu = TrayMenu(Recorder(), lambda: state["st"], clock=lambda: NOW)
+    menu.menu.aboutToShow.emit()
+    first = list(menu.menu.actions())
+    a100 = submenu(menu.menu, "demo-a100")
+    filled = list(a100.actions())
+    for _ in range(3):
+        menu.menu.aboutToShow.emit()
+        a100.aboutToShow.emit()
+    assert (menu.rebuilds, menu.patches) == (1, 0)
+    assert menu.menu.actions() == first and a100.actions() == filled
+    # A new state that shows the same (a new poll, same numbers): nothing touched.
+    state["st"] = state_of(snaps)
+    menu.menu.aboutToShow.emit()
+    assert (menu.rebuilds, menu.patches) == (1, 0)
+
+    # Paused: the same entries, one of them checked now: changed in place.
+    state["st"] = state_of(snaps, paused=True)
+    menu.menu.aboutToShow.emit()
+    menu.menu.aboutToShow.emit()
+    assert (menu.rebuilds, menu.patches) == (1, 1)
+    assert menu.menu.actions() == first
+    assert next(a for a in menu.menu.actions() if a.objectName() == "pause").isChecked()
+
+    # demo-a100 loses its free GPU: its line and the headline change in place.
+    busy = snaps[0].gpus[0].__class__  # GpuSample
+    a100_busy = [_busy(g, busy) for g in snaps[0].gpus]
+    changed = (snaps[0].__class__(**{**_fields(snaps[0]), "gpus": tuple(a100_busy)}), *snaps[1:])
+    state["st"] = state_of(changed, paused=True)
+    before = texts(menu.menu)
+    menu.menu.aboutToShow.emit()
+    assert (menu.rebuilds, menu.patches) == (1, 2)
+    assert menu.menu.actions() == first
+    after = texts(menu.menu)
+    assert [(b, a) for b, a in zip(before, after, strict=True) if b != a] == [
+        (
+            "gpu-tray: 4 of 23 GPUs free on 5 hosts, 1 failing",
+            "gpu-tray: 3 of 23 GPUs free on 5 hosts, 1 failing",
+        ),
+        ("demo-a100 — 1/4 free", "demo-a100 — 0/4 free"),
+    ]
+    # A host less: other entries, so the menu is rebuilt whole.
+    state["st"] = state_of(changed[1:], paused=True)
+    menu.menu.aboutToShow.emit()
+    assert (menu.rebuilds, menu.patches) == (2, 2)
+    assert not any(t.startswith("demo-a100") for t in texts(menu.menu))
+
+
+def _fields(obj) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+
+
+def _busy(gpu, cls):
+    from gpu_tray.core.models import GpuProcess
+
+    proc = GpuProcess(pid=4242, user="someone", name="python", used_memory_mib=40000)
+    return cls(**{**_fields(gpu), "processes": (proc,), "memory_used_mib": 40000})

@@ -7,10 +7,11 @@ The view only shows `TrayState` and forwards what the user picks to
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtGui import QCursor, QIcon
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from gpu_tray.core.models import utcnow
@@ -25,6 +26,21 @@ log = logging.getLogger(__name__)
 
 #: How often to look for a system tray that was not there (or went away).
 TRAY_RETRY_MS = 5000
+
+
+def exported_over_dbus() -> bool:
+    """Did Qt put the icon on a StatusNotifierItem host (D-Bus) rather than an XEmbed
+    tray? Qt registers its item on a connection of its own, named after the process;
+    asking that connection is local: no D-Bus round trip on the GUI thread."""
+    try:
+        from PySide6.QtDBus import QDBusConnection
+    except ImportError:  # a Qt without D-Bus has no StatusNotifierItem either
+        return False
+    for instance in range(1, 5):
+        conn = QDBusConnection(f"org.kde.StatusNotifierItem-{os.getpid()}-{instance}")
+        if conn.isConnected() and conn.objectRegisteredAt("/StatusNotifierItem") is not None:
+            return True
+    return False
 
 
 class TrayView(QObject):
@@ -61,6 +77,7 @@ class TrayView(QObject):
         #: Read by the notifier's thread to decide whether a balloon can be shown.
         self.tray_available = False
         self._fallback = False
+        self._tray_checked = False
         self._icon_summary = None
         self._tooltip = ""
         self._retry = QTimer(self)
@@ -93,10 +110,16 @@ class TrayView(QObject):
         self.window.hide()
 
     def _check_tray(self) -> None:
+        self._tray_checked = True
         available = QSystemTrayIcon.isSystemTrayAvailable()
         if available and not self.tray_available:
             self.tray.show()
-            log.info("system tray available: showing the icon")
+            exported = exported_over_dbus()
+            log.info("system tray available: showing the icon (%s)",
+                     "StatusNotifierItem" if exported else "XEmbed")  # fmt: skip
+            self.menu.set_dbus_labels(exported)
+            if not self.menu.menu.isVisible():
+                self.menu.rebuild()
             if self._fallback:
                 self._fallback = False
                 self.window.hide()
@@ -118,10 +141,22 @@ class TrayView(QObject):
         self.window.activateWindow()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # A left click opens (or closes) the status window: a real top-level window
+        # works on every host. A popup menu does not: on Wayland a StatusNotifierItem's
+        # Activate has no parent window for it to grab from ("Failed to create grabbing
+        # popup"). The menu stays on the right click, drawn by the panel itself on SNI.
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.menu.menu.popup(QCursor.pos())
+            log.info("tray icon activated: %s the status window",
+                     "hiding" if self._window_up() else "showing")  # fmt: skip
+            if self._window_up():
+                self.window.hide()
+            else:
+                self.show_window()
         elif reason == QSystemTrayIcon.ActivationReason.DoubleClick:
             self.show_window()
+
+    def _window_up(self) -> bool:
+        return self.window.isVisible() and not self.window.isMinimized() and not self._fallback
 
     # -- updates --------------------------------------------------------------------------
 
@@ -137,6 +172,13 @@ class TrayView(QObject):
             self.tray.setToolTip(text)
             self._tooltip = text
         self.window.set_state(state)
+        # Kept built, not only filled when it opens: an SNI host (xfce4-panel) pops up the
+        # exported menu only if it already has entries, else it shows its own panel menu.
+        # Cheap: only what changed is touched. Not while Qt shows it (XEmbed): it is
+        # brought up to date when it opens next. Not before the tray was looked for: how
+        # labels are written depends on which kind of tray it is.
+        if self._tray_checked and not self.menu.menu.isVisible():
+            self.menu.rebuild()
 
     @property
     def tooltip_text(self) -> str:
