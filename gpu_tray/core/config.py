@@ -290,7 +290,17 @@ class _Validator:
             h,
             t,
             i,
-            {"name", "hostname", "port", "user", "identity_file", "proxy_jump", "auth", "free"},
+            {
+                "name",
+                "hostname",
+                "port",
+                "user",
+                "identity_file",
+                "proxy_jump",
+                "auth",
+                "free",
+                "disks",
+            },
         )
         if "name" not in h:
             raise self.fail(t, i, None, "every [[hosts]] needs a name")
@@ -309,7 +319,25 @@ class _Validator:
             proxy_jump=self._str(h, t, i, "proxy_jump", _check_jump),
             auth=auth,
             free=self._free(h["free"], t, i) if "free" in h else None,
+            disks=self._disks(h, t, i),
         )
+
+    def _disks(self, h: Mapping[str, Any], t: str, i: int) -> tuple[str, ...]:
+        """`disks = ["/home", "/scratch"]`: absolute paths, each on one line of the
+        poll's stdin (so no control characters), kept literally otherwise."""
+        value = h.get("disks", [])
+        if not isinstance(value, list):
+            raise self.fail(
+                t, i, "disks", f"must be an array of absolute paths, got {_show(value)}"
+            )
+        for path in value:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise self.fail(t, i, "disks", f"{_show(path)} is not an absolute path")
+            if any(ord(c) < 32 or ord(c) == 127 for c in path):
+                raise self.fail(
+                    t, i, "disks", f"{path!r} has a control character (tab, newline, ...)"
+                )
+        return tuple(dict.fromkeys(value))
 
     def _source(self, s: Mapping[str, Any], i: int) -> SourceConfig:
         t = "sources"

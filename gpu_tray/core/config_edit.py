@@ -97,6 +97,8 @@ def host_table(host: HostConfig) -> Table:
             t[key] = value
     if host.free is not None:
         t["free"] = _free_table(host.free)
+    if host.disks:
+        t["disks"] = list(host.disks)
     return t
 
 

@@ -33,6 +33,8 @@ class HostForm:
     own_free: bool = False
     max_memory_mib: int = FreeThresholds().max_memory_mib
     max_utilization_pct: int = FreeThresholds().max_utilization_pct
+    # Not on the form: carried through so that editing a host keeps its `disks`.
+    disks: tuple[str, ...] = ()
 
 
 def form_of(host: HostConfig) -> HostForm:
@@ -48,6 +50,7 @@ def form_of(host: HostConfig) -> HostForm:
         own_free=free is not None,
         max_memory_mib=(free or FreeThresholds()).max_memory_mib,
         max_utilization_pct=(free or FreeThresholds()).max_utilization_pct,
+        disks=host.disks,
     )
 
 
@@ -81,6 +84,7 @@ def check_form(
         free=FreeThresholds(form.max_memory_mib, form.max_utilization_pct)
         if form.own_free
         else None,
+        disks=form.disks,
     )
     for field, problem in check_host(host).items():
         problems.setdefault(field, problem)

@@ -32,6 +32,8 @@ class HostConfig:
     proxy_jump: str | None = None
     auth: AuthMethod | None = None
     free: FreeThresholds | None = None
+    # Absolute paths whose file systems are watched besides "/" (e.g. "/home", "/scratch").
+    disks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,11 @@
 """The one command a poll runs on a GPU host, and the parser for what it prints.
 
 The script is a constant: nothing from config or from the remote side is
-ever put into it. It prints delimited sections so that one exec returns the
-GPUs, their compute processes, the owners of those processes and, on MIG
-hosts, the per-instance detail.
+ever put into it. Per-host values travel on the exec's stdin, as lines
+`KEY<TAB>VALUE` (see `poll_input`); the script ignores keys it does not know.
+It prints delimited sections so that one exec returns the host's health (load,
+memory, disks: see health.py), the GPUs, their compute processes, the owners
+of those processes and, on MIG hosts, the per-instance detail.
 
 The parser never raises. Whatever comes back becomes a `PollResult` with a
 typed `HostState` and, when something is wrong, a one-line message.
@@ -16,8 +18,10 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from gpu_tray.core.models import GpuProcess, GpuSample, HostState, MigDevice
+from gpu_tray.core.models import GpuProcess, GpuSample, HostHealth, HostState, MigDevice
 from gpu_tray.core.na import NA
+from gpu_tray.core.settings import HostConfig
+from gpu_tray.sources.ssh import health
 
 MARK = "##gpu-tray:"
 
@@ -30,11 +34,25 @@ GPU_FIELDS = (
 GPU_FIELDS_LEGACY = GPU_FIELDS.rsplit(",", 1)[0]
 APP_FIELDS = "gpu_uuid,pid,used_gpu_memory,process_name"
 
+TAB = "\t"
+# Reads the per-host values from stdin, `KEY<TAB>VALUE` per line, split with parameter
+# expansion (no fork). `disk` paths become the positional parameters (POSIX sh's only
+# array), so each reaches df as one literal word. Unknown keys are ignored.
+_STDIN_LINES = (
+    "set --",
+    f'while IFS= read -r l || [ -n "$l" ]; do case $l in *"{TAB}"*) '
+    f'k=${{l%%"{TAB}"*}}; v=${{l#*"{TAB}"}}; '
+    'case $k in disk) set -- "$@" "$v";; esac;; esac; l=""; done',
+)
+
 # One line, no single quotes, no double backslashes: it runs under `sh -c '...'`
 # whatever the user's login shell is (bash, zsh, fish, tcsh).
 _SCRIPT_LINES = (
     "LC_ALL=C",
     "export LC_ALL",
+    *_STDIN_LINES,
+    # Health first: every later exit (no nvidia-smi, a failing one) still has it.
+    *health.script_lines(MARK),
     f'command -v nvidia-smi >/dev/null 2>&1 || {{ echo "{MARK}missing"; exit 0; }}',
     f"f={GPU_FIELDS}",
     "g=$(nvidia-smi --query-gpu=$f --format=csv,noheader,nounits 2>&1)",
@@ -68,6 +86,19 @@ POLL_COMMAND = "sh -c " + shlex.quote(POLL_SCRIPT)
 MSG_MISSING = "nvidia-smi was not found on the remote PATH"
 
 
+def poll_input(host: HostConfig) -> bytes:
+    """What the poll script reads on stdin for `host`: `KEY<TAB>VALUE` lines.
+
+    `disk`: each path of `disks` besides "/" (which the script always reads).
+    Config validation refuses control characters; a path holding one anyway is
+    left out rather than allowed to split into two lines."""
+    lines = []
+    for path in dict.fromkeys(host.disks):
+        if path != "/" and not any(ord(c) < 32 or ord(c) == 127 for c in path):
+            lines.append(f"disk{TAB}{path}\n")
+    return "".join(lines).encode("utf-8", errors="surrogateescape")
+
+
 def msg_error(exit_code: int, text: str) -> str:
     return f"nvidia-smi failed (exit {exit_code}): {text}"
 
@@ -81,6 +112,8 @@ class PollResult:
     state: HostState
     message: str | None = None
     gpus: tuple[GpuSample, ...] = ()
+    # Read whatever happened to nvidia-smi; None when the script printed no health.
+    health: HostHealth | None = None
 
 
 class BadOutput(Exception):
@@ -136,17 +169,25 @@ def _split_sections(text: str) -> _Sections:
 
 def parse_poll_output(stdout: bytes, stderr: bytes = b"", exit_status: int = 0) -> PollResult:
     """Turn what `POLL_COMMAND` printed into a typed result. Never raises."""
+    text = stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
     try:
-        return _parse(stdout, stderr, exit_status)
-    except BadOutput as exc:
-        return PollResult(HostState.BAD_OUTPUT, msg_bad(str(exc)))
+        sec = _split_sections(text)
     except Exception as exc:  # the contract is "never raises", even on our own bugs
         return PollResult(HostState.BAD_OUTPUT, msg_bad(f"{type(exc).__name__}: {exc}"))
+    try:
+        found = health.parse_health(sec.body)
+    except Exception:  # health is extra: it never turns a good poll bad
+        found = None
+    try:
+        result = _parse(sec, stderr, exit_status)
+    except BadOutput as exc:
+        result = PollResult(HostState.BAD_OUTPUT, msg_bad(str(exc)))
+    except Exception as exc:
+        result = PollResult(HostState.BAD_OUTPUT, msg_bad(f"{type(exc).__name__}: {exc}"))
+    return replace(result, health=found)
 
 
-def _parse(stdout: bytes, stderr: bytes, exit_status: int) -> PollResult:
-    text = stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    sec = _split_sections(text)
+def _parse(sec: _Sections, stderr: bytes, exit_status: int) -> PollResult:
     if "missing" in sec.body:
         return PollResult(HostState.NVIDIA_SMI_MISSING, MSG_MISSING)
     if "gpus" not in sec.body:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from gpu_tray.core.models import HostSnapshot, HostState, utcnow
 from gpu_tray.core.settings import HostConfig
 from gpu_tray.sources.base import SecretLookup
-from gpu_tray.sources.ssh.nvsmi import POLL_COMMAND, parse_poll_output
+from gpu_tray.sources.ssh.nvsmi import POLL_COMMAND, parse_poll_output, poll_input
 from gpu_tray.sources.ssh.session import SshFailure, SshSession
 
 # nvidia-smi on an 8-GPU host without persistence mode can take several seconds.
@@ -28,6 +28,7 @@ class SshProbe:
         self.host = host
         self.session = session or SshSession(host, secrets)
         self.command_timeout_s = command_timeout_s
+        self._stdin = poll_input(host)
 
     def expected_hosts(self) -> tuple[str, ...]:
         return (self.name,)
@@ -35,7 +36,7 @@ class SshProbe:
     def poll(self) -> list[HostSnapshot]:
         polled_at = utcnow()
         try:
-            result = self.session.run(POLL_COMMAND, self.command_timeout_s)
+            result = self.session.run(POLL_COMMAND, self.command_timeout_s, stdin=self._stdin)
         except SshFailure as failure:
             return [
                 HostSnapshot(
@@ -55,6 +56,7 @@ class SshProbe:
                 polled_at=polled_at,
                 latency_ms=result.latency_ms,
                 gpus=parsed.gpus,
+                health=parsed.health,
                 data_at=polled_at if parsed.state is HostState.OK else None,
             )
         ]
