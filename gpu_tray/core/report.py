@@ -8,7 +8,7 @@ from typing import Any
 
 from gpu_tray.core.availability import host_units, summarize
 from gpu_tray.core.join import gpu_note
-from gpu_tray.core.models import GpuSample, HostSnapshot, utcnow
+from gpu_tray.core.models import GpuSample, HostHealth, HostSnapshot, utcnow
 from gpu_tray.core.na import NA, or_none
 from gpu_tray.core.settings import Config
 
@@ -52,6 +52,30 @@ def _proc_json(p: Any) -> dict[str, Any]:
     }
 
 
+def health_json(health: HostHealth | None) -> dict[str, Any] | None:
+    """Public: `load1`, `cpus`, `mem_total_mib`, `mem_used_mib`, `disks` [{`path`,
+    `total_mib`, `used_mib`}]; the rest (load5, load15, avail_mib) are extra keys."""
+    if health is None:
+        return None
+    return {
+        "load1": health.load1,
+        "load5": health.load5,
+        "load15": health.load15,
+        "cpus": health.cpus,
+        "mem_total_mib": health.mem_total_mib,
+        "mem_used_mib": health.mem_used_mib,
+        "disks": [
+            {
+                "path": d.path,
+                "total_mib": d.total_mib,
+                "used_mib": d.used_mib,
+                "avail_mib": d.avail_mib,
+            }
+            for d in health.disks
+        ],
+    }
+
+
 def _gpu_is_free(snap: HostSnapshot, gpu: GpuSample, config: Config) -> bool:
     """A MIG GPU counts as free when at least one of its units is."""
     units = [
@@ -75,6 +99,7 @@ def status_document(snaps: Sequence[HostSnapshot], config: Config) -> dict[str, 
                 "latency_ms": None if s.latency_ms is None else round(s.latency_ms, 1),
                 "source": s.source,
                 "node_state": s.node_state,
+                "health": health_json(s.health),
                 "gpus": [
                     _gpu_json(
                         g, _gpu_is_free(s, g, config), gpu_note(g, config.thresholds_for(s.name))
@@ -152,7 +177,32 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
     lines.append("")
     lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
     lines.extend(notes)
+    health = [(s.name, health_text(s.health)) for s in snaps if s.health is not None]
+    if health:
+        lines.append("")
+        width = max(len("HOST"), *(len(name) for name, _ in health))
+        lines.append(f"{'HOST'.ljust(width)}  HEALTH")
+        lines.extend(f"{name.ljust(width)}  {text}" for name, text in health)
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}%"
+
+
+def health_text(health: HostHealth) -> str:
+    """ "load 3.2/64 · RAM 61% of 503 GiB · / 42% · /home 93% · WARN: /home 93% full" """
+    cpus = "?" if health.cpus is None else str(health.cpus)
+    parts = [f"load {'?' if health.load1 is None else f'{health.load1:.1f}'}/{cpus}"]
+    ram = f"RAM {_pct(health.mem_pct)}"
+    if health.mem_total_mib is not None:
+        ram += f" of {health.mem_total_mib / 1024:.0f} GiB"
+    parts.append(ram)
+    parts.extend(f"{d.path} {_pct(d.used_pct)}" for d in health.disks)
+    warnings = health.warnings()
+    if warnings:
+        parts.append("WARN: " + ", ".join(warnings))
+    return " · ".join(parts)
 
 
 def _verdict(s: HostSnapshot, free: bool, gpu: GpuSample | None = None) -> str:
