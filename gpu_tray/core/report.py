@@ -173,16 +173,17 @@ def status_table(snaps: Sequence[HostSnapshot], config: Config) -> str:
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in [header, *rows]
     ]
-    summary = summarize(snaps, config.thresholds_for)
-    lines.append("")
-    lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
-    lines.extend(notes)
+    # Health under the GPUs, above the summary (scripts read the summary from its place).
     health = [(s.name, health_text(s.health)) for s in snaps if s.health is not None]
     if health:
         lines.append("")
         width = max(len("HOST"), *(len(name) for name, _ in health))
         lines.append(f"{'HOST'.ljust(width)}  HEALTH")
         lines.extend(f"{name.ljust(width)}  {text}" for name, text in health)
+    summary = summarize(snaps, config.thresholds_for)
+    lines.append("")
+    lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
+    lines.extend(notes)
     return "\n".join(lines)
 
 
