@@ -304,3 +304,63 @@ def test_disks_survive_editing_the_host() -> None:
     doc = tomlkit.parse('[[hosts]]\nname = "a"\ndisks = ["/home", "/scratch"]\n')
     replace_host(doc, "a", edited)
     assert parse_config(tomlkit.dumps(doc)).hosts[0].disks == ("/home", "/scratch")
+
+
+# --- the demo and the scripted cluster --------------------------------------------------
+
+
+def test_the_demo_has_plausible_health_and_one_full_home() -> None:
+    from datetime import UTC, datetime
+
+    from gpu_tray.sources.demo.cluster import DemoCluster
+
+    when = datetime(2026, 11, 23, 14, 32, tzinfo=UTC)
+    snaps = {s.name: s for s in DemoCluster().snapshots_at(when)}
+    marked = {}
+    for name, snap in snaps.items():
+        if not snap.ok:
+            assert snap.health is None  # a host that did not answer has no health
+            continue
+        h = snap.health
+        assert h is not None and h.cpus and h.mem_total_mib and h.load1 is not None
+        assert 0 <= h.load1 <= 2 * h.cpus
+        assert 0 < h.mem_used_mib < h.mem_total_mib  # type: ignore[operator]
+        assert h.disks[0].path == "/"
+        marked[name] = h.warnings()
+    assert marked["demo-rtx4090"] == ("/home 94% full",)
+    assert all(not w for n, w in marked.items() if n != "demo-rtx4090")
+    # Deterministic: the same moment gives the same health.
+    again = DemoCluster().snapshot("demo-h100", when)
+    assert again.health == snaps["demo-h100"].health
+
+
+def test_the_scripted_cluster_reads_health_back_from_status_json(tmp_path: Path) -> None:
+    from gpu_tray.core.models import HostSnapshot
+    from gpu_tray.core.report import status_document
+    from gpu_tray.core.settings import Config
+    from gpu_tray.sources.demo.scripted import ScriptedCluster
+
+    h = HostHealth(
+        load1=3.5,
+        load5=3.0,
+        load15=2.5,
+        cpus=64,
+        mem_total_mib=524288,
+        mem_used_mib=503316,
+        disks=(DiskUsage("/", 460800, 184320, 253440), DiskUsage("/gone")),
+    )
+    doc = status_document([HostSnapshot("n", HostState.OK, health=h)], Config())
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(doc))
+    snap = ScriptedCluster(path).snapshot("n")
+    assert (snap.state, snap.health) == (HostState.OK, h)
+    doc["hosts"][0]["health"] = None
+    path.write_text(json.dumps(doc) + " ")  # another size: read again
+    assert ScriptedCluster(path).snapshot("n").health is None
+    doc["hosts"][0]["health"] = "full"
+    path.write_text(json.dumps(doc) + "  ")
+    bad = ScriptedCluster(path).snapshot("n")
+    assert (bad.state, bad.message) == (
+        HostState.BAD_OUTPUT,
+        f"{path}: n: health must be an object or null, not str",
+    )

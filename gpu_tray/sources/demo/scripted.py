@@ -74,6 +74,8 @@ def _health(h: dict[str, Any] | None) -> HostHealth | None:
     """The `health` object of the status document (null: unknown)."""
     if h is None:
         return None
+    if not isinstance(h, dict):
+        raise TypeError(f"health must be an object or null, not {type(h).__name__}")
     return HostHealth(
         load1=h.get("load1"),
         load5=h.get("load5"),
