@@ -390,5 +390,3 @@ def app_icon() -> QIcon:
 
         icon = paint_icon(ClusterSummary(1, 1, 1, 0, 0))
     return icon
-
-

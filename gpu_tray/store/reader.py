@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gpu_tray.core.models import DiskUsage, HostHealth
 from gpu_tray.store.connection import connect
 from gpu_tray.store.schema import DISK_PCT, MEM_PCT
 from gpu_tray.store.tiers import (
@@ -172,6 +173,8 @@ class LivePoint:
     total: int
     # unit id -> (util, mem, temp), None where unknown
     values: dict[int, tuple[int | None, int | None, int | None]]
+    # The host's load, RAM and disks at that poll, when stored.
+    health: HostHealth | None = None
 
 
 @dataclass(slots=True)
@@ -303,6 +306,18 @@ class HistoryReader:
                 "SELECT host_id, ts, state, message FROM host_states WHERE ts >= ? ORDER BY ts",
                 (lo,),
             ).fetchall()
+            health_rows, disk_rows = [], []
+            if self._has_health(conn):
+                health_rows = conn.execute(
+                    "SELECT ts, host_id, load1, cpus, mem_total, mem_used FROM health_samples "
+                    "WHERE ts >= ?",
+                    (lo,),
+                ).fetchall()
+                disk_rows = conn.execute(
+                    "SELECT s.ts, d.host_id, d.path, s.total, s.used, s.avail "
+                    "FROM disk_samples AS s JOIN disks AS d ON d.id = s.disk_id WHERE s.ts >= ?",
+                    (lo,),
+                ).fetchall()
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -313,6 +328,19 @@ class HistoryReader:
                 p = LivePoint(names[hid], ts, free, total, {})
                 points[(hid, ts)] = p
                 out.append(p)
+        disks: dict[tuple[int, int], list[DiskUsage]] = {}
+        for ts, hid, path, total, used, avail in disk_rows:
+            disks.setdefault((hid, ts), []).append(DiskUsage(path, total, used, avail))
+        for ts, hid, load1, cpus, mem_total, mem_used in health_rows:
+            if (p := points.get((hid, ts))) is not None:
+                found = sorted(disks.get((hid, ts), ()), key=lambda d: (d.path != "/", d.path))
+                p.health = HostHealth(
+                    load1=load1,
+                    cpus=cpus,
+                    mem_total_mib=mem_total,
+                    mem_used_mib=mem_used,
+                    disks=tuple(found),
+                )
         hid_by_name = {name: hid for hid, name in names.items()}
         for ts, uid, util, mem, temp in sample_rows:
             unit = units.get(uid)

@@ -87,3 +87,25 @@ def test_live_polls_add_health_points_and_gaps(qtbot, tmp_path: Path) -> None:
     down = replace(failing, state=HostState.TIMEOUT, stale=True, polled_at=NOW.replace(minute=3))
     w.append_snapshot(down)
     assert math.isnan(section.health.load.mean[-1]) and math.isnan(section.health.ram.mean[-1])
+
+
+def test_a_window_following_the_database_picks_up_health(qtbot, tmp_path: Path) -> None:
+    from gpu_tray.store import Recorder, open_store
+
+    db = copy_of_demo(tmp_path)
+    w = open_window(qtbot, db, key="1h", follow_db=True)
+    section = w.sections["demo-a100"]
+    n = section.health.load.t.size
+    when = NOW.replace(minute=5)
+    rec = Recorder(open_store(db), clock=lambda: NOW_TS + 3600)
+    rec.write(DemoCluster().snapshots_at(when))
+    with qtbot.waitSignal(
+        w.loader.finished, timeout=30_000, check_params_cb=lambda k, *_: k == "tail"
+    ):
+        w._follow()
+    h = DemoCluster().snapshot("demo-a100", when).health
+    assert h is not None
+    assert section.health.load.t.size == n + 1 and section.health.load.t[-1] == when.timestamp()
+    assert section.health.load.mean[-1] == h.load1
+    assert section.health.ram.mean[-1] == h.mem_pct
+    assert section.health.disks["/home"].mean[-1] == h.disks[1].used_pct

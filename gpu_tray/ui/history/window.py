@@ -496,6 +496,7 @@ class HistoryWindow(QWidget):
                     u = update.units[uid]
                     values[u.key] = vals
                     info[u.key] = (u.label, u.model, u.memory_total_mib)
+                section.append_health(p.ts, p.health)  # type: ignore[attr-defined]
                 section.mark_up(StateChange(p.ts, "ok", None))  # type: ignore[attr-defined]
                 section.append(p.ts, values, info, p.free, p.total, self._t_min())  # type: ignore[attr-defined]
                 self._live[p.host] = (p.free, p.total)  # type: ignore[attr-defined]
