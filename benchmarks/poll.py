@@ -150,6 +150,7 @@ def reconnect_each(hosts: list[HostConfig], known_file: Path, rounds: int) -> li
                     f"{h.user}@{h.hostname}",
                     POLL_COMMAND,
                 ],
+                input=b"",  # the script reads per-host values from stdin until EOF
                 capture_output=True,
                 check=True,
             )
@@ -163,7 +164,9 @@ def bare_exec(path_dir: Path, n: int, rounds: int) -> list[float]:
     env = {**os.environ, "PATH": f"{path_dir}:/usr/bin:/bin"}
 
     def one(_: int) -> None:
-        out = subprocess.run(["sh", "-c", POLL_SCRIPT], env=env, capture_output=True, check=True)
+        out = subprocess.run(
+            ["sh", "-c", POLL_SCRIPT], input=b"", env=env, capture_output=True, check=True
+        )
         assert b"##gpu-tray:end" in out.stdout
 
     with ThreadPoolExecutor(max_workers=n) as pool:

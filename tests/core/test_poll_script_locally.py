@@ -29,7 +29,12 @@ def run_script(tmp_path: Path, scenario: dict) -> bytes:
         "GPU_TRAY_FAKE_NVSMI": str(tmp_path / "scenario.json"),
     }
     return subprocess.run(
-        ["sh", "-c", POLL_SCRIPT], env=env, capture_output=True, check=True, timeout=30
+        ["sh", "-c", POLL_SCRIPT],
+        input=b"",  # the script reads per-host values from stdin until EOF
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=30,
     ).stdout
 
 
