@@ -112,7 +112,10 @@ def asyncssh_peer(hosts: list[HostConfig], known_file: Path, rounds: int) -> lis
     conns = loop.run_until_complete(connect())
 
     async def one_round() -> None:
-        results = await asyncio.gather(*(c.run(POLL_COMMAND) for c in conns))
+        # stdin at EOF at once: the script reads per-host values until EOF, and asyncssh
+        # sends none when there is no input.
+        runs = (c.run(POLL_COMMAND, stdin=asyncssh.DEVNULL) for c in conns)
+        results = await asyncio.gather(*runs)
         assert all("##gpu-tray:end" in r.stdout for r in results)
 
     try:
