@@ -449,5 +449,3 @@ def app_icon(path: str) -> QIcon:
 
         icon = paint_icon(ClusterSummary(1, 1, 1, 0, 0))
     return icon
-
-

@@ -331,6 +331,7 @@ class _Validator:
                 "auth",
                 "free",
                 "nvidia_smi",
+                "disks",
             },
         )
         if "name" not in h:
@@ -351,7 +352,25 @@ class _Validator:
             auth=auth,
             free=self._free(h["free"], t, i) if "free" in h else None,
             nvidia_smi=self._str(h, t, i, "nvidia_smi", _check_remote_path),
+            disks=self._disks(h, t, i),
         )
+
+    def _disks(self, h: Mapping[str, Any], t: str, i: int) -> tuple[str, ...]:
+        """`disks = ["/home", "/scratch"]`: absolute paths, each on one line of the
+        poll's stdin (so no control characters), kept literally otherwise."""
+        value = h.get("disks", [])
+        if not isinstance(value, list):
+            raise self.fail(
+                t, i, "disks", f"must be an array of absolute paths, got {_show(value)}"
+            )
+        for path in value:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise self.fail(t, i, "disks", f"{_show(path)} is not an absolute path")
+            if any(ord(c) < 32 or ord(c) == 127 for c in path):
+                raise self.fail(
+                    t, i, "disks", f"{path!r} has a control character (tab, newline, ...)"
+                )
+        return tuple(dict.fromkeys(value))
 
     def _source(self, s: Mapping[str, Any], i: int) -> SourceConfig:
         t = "sources"

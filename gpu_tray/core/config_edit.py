@@ -106,6 +106,8 @@ def host_table(host: HostConfig) -> Table:
         t["free"] = _free_table(host.free)
     if host.nvidia_smi:
         t["nvidia_smi"] = host.nvidia_smi
+    if host.disks:
+        t["disks"] = list(host.disks)
     return t
 
 

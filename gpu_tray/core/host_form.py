@@ -34,6 +34,8 @@ class HostForm:
     max_memory_mib: int = FreeThresholds().max_memory_mib
     max_utilization_pct: int = FreeThresholds().max_utilization_pct
     nvidia_smi: str = ""  # "" = search PATH and the usual folders
+    # Not on the form: carried through so that editing a host keeps its `disks`.
+    disks: tuple[str, ...] = ()
 
 
 def form_of(host: HostConfig) -> HostForm:
@@ -50,6 +52,7 @@ def form_of(host: HostConfig) -> HostForm:
         max_memory_mib=(free or FreeThresholds()).max_memory_mib,
         max_utilization_pct=(free or FreeThresholds()).max_utilization_pct,
         nvidia_smi=host.nvidia_smi or "",
+        disks=host.disks,
     )
 
 
@@ -84,6 +87,7 @@ def check_form(
         if form.own_free
         else None,
         nvidia_smi=form.nvidia_smi.strip() or None,
+        disks=form.disks,
     )
     for field, problem in check_host(host).items():
         problems.setdefault(field, problem)

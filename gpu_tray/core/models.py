@@ -137,6 +137,67 @@ class HostKeyInfo:
     known_line: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """One file system as `df -P -k PATH` sees it. None: unknown (a missing path, df failed)."""
+
+    path: str
+    total_mib: int | None = None
+    used_mib: int | None = None
+    # What a non-root user may still write; df's "Capacity" is used / (used + avail).
+    avail_mib: int | None = None
+
+    @property
+    def used_pct(self) -> float | None:
+        """As df prints it: blocks reserved for root count as neither used nor free."""
+        if self.used_mib is None:
+            return None
+        if self.avail_mib is not None and self.used_mib + self.avail_mib > 0:
+            return 100.0 * self.used_mib / (self.used_mib + self.avail_mib)
+        if self.total_mib:
+            return 100.0 * self.used_mib / self.total_mib
+        return None
+
+
+#: A host is marked when its RAM or any disk is fuller than this (per cent).
+HEALTH_LIMIT_PCT = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class HostHealth:
+    """Load, memory and disks of a host, read in the same exec as its GPUs.
+
+    Every value may be None (unknown): a host without /proc, a df that failed.
+    Unknown is never an error for the host.
+    """
+
+    load1: float | None = None
+    load5: float | None = None
+    load15: float | None = None
+    cpus: int | None = None
+    mem_total_mib: int | None = None
+    mem_used_mib: int | None = None  # MemTotal - MemAvailable
+    disks: tuple[DiskUsage, ...] = ()
+
+    @property
+    def mem_pct(self) -> float | None:
+        if self.mem_used_mib is None or not self.mem_total_mib:
+            return None
+        return 100.0 * self.mem_used_mib / self.mem_total_mib
+
+    def warnings(self, limit_pct: float = HEALTH_LIMIT_PCT) -> tuple[str, ...]:
+        """Why this host needs a look, in words: "RAM 95% full", "/home 97% full"."""
+        out = []
+        mem = self.mem_pct
+        if mem is not None and mem > limit_pct:
+            out.append(f"RAM {mem:.0f}% full")
+        for disk in self.disks:
+            pct = disk.used_pct
+            if pct is not None and pct > limit_pct:
+                out.append(f"{disk.path} {pct:.0f}% full")
+        return tuple(out)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -162,6 +223,8 @@ class HostSnapshot:
     node_state: str | None = None
     # Set with host_key_unknown / host_key_changed.
     host_key: HostKeyInfo | None = None
+    # Load, RAM and disks, read by this very poll (None: unknown, or not read).
+    health: HostHealth | None = None
 
     @property
     def ok(self) -> bool:
@@ -173,7 +236,11 @@ class HostSnapshot:
         return ((now or utcnow()) - self.data_at).total_seconds()
 
     def as_stale(self, failed: HostSnapshot) -> HostSnapshot:
-        """`failed` carrying this snapshot's GPUs, marked stale."""
+        """`failed` carrying this snapshot's GPUs, marked stale.
+
+        Health is never carried over: `failed` keeps the health its own poll read
+        (a host whose nvidia-smi fails still reports its RAM), so a health value is
+        always as fresh as its `polled_at`, and history stores each reading once."""
         return replace(
             failed,
             gpus=self.gpus,

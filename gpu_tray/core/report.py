@@ -9,7 +9,7 @@ from typing import Any
 from gpu_tray.core.availability import host_units, summarize
 from gpu_tray.core.idle import UnitKey, duration_text, iso_utc
 from gpu_tray.core.join import gpu_note
-from gpu_tray.core.models import GpuSample, HostSnapshot, utcnow
+from gpu_tray.core.models import GpuSample, HostHealth, HostSnapshot, utcnow
 from gpu_tray.core.na import NA, or_none
 from gpu_tray.core.settings import Config
 
@@ -72,6 +72,30 @@ def _proc_json(p: Any) -> dict[str, Any]:
     }
 
 
+def health_json(health: HostHealth | None) -> dict[str, Any] | None:
+    """Public: `load1`, `cpus`, `mem_total_mib`, `mem_used_mib`, `disks` [{`path`,
+    `total_mib`, `used_mib`}]; the rest (load5, load15, avail_mib) are extra keys."""
+    if health is None:
+        return None
+    return {
+        "load1": health.load1,
+        "load5": health.load5,
+        "load15": health.load15,
+        "cpus": health.cpus,
+        "mem_total_mib": health.mem_total_mib,
+        "mem_used_mib": health.mem_used_mib,
+        "disks": [
+            {
+                "path": d.path,
+                "total_mib": d.total_mib,
+                "used_mib": d.used_mib,
+                "avail_mib": d.avail_mib,
+            }
+            for d in health.disks
+        ],
+    }
+
+
 def _gpu_is_free(snap: HostSnapshot, gpu: GpuSample, config: Config) -> bool:
     """A MIG GPU counts as free when at least one of its units is."""
     units = [
@@ -105,6 +129,7 @@ def status_document(
                 "node_state": s.node_state,
                 # From history alone: null unless it supports a prediction (see README).
                 "usually_free_by": _utc(usual.get(s.name)),
+                "health": health_json(s.health),
                 "gpus": [
                     _gpu_json(
                         g,
@@ -215,6 +240,13 @@ def status_table(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in [header, *rows]
     ]
+    # Health under the GPUs, above the summary (scripts read the summary from its place).
+    health = [(s.name, health_text(s.health)) for s in snaps if s.health is not None]
+    if health:
+        lines.append("")
+        width = max(len("HOST"), *(len(name) for name, _ in health))
+        lines.append(f"{'HOST'.ljust(width)}  HEALTH")
+        lines.extend(f"{name.ljust(width)}  {text}" for name, text in health)
     summary = summarize(snaps, config.thresholds_for)
     lines.append("")
     lines.append(f"{summary.free} of {summary.total} GPUs free on {len(snaps)} hosts")
@@ -222,6 +254,25 @@ def status_table(
         lines.append(f"{host}: usually a GPU free by {at.astimezone().strftime('%a %H:%M')}")
     lines.extend(notes)
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}%"
+
+
+def health_text(health: HostHealth) -> str:
+    """ "load 3.2/64 · RAM 61% of 503 GiB · / 42% · /home 93% · WARN: /home 93% full" """
+    cpus = "?" if health.cpus is None else str(health.cpus)
+    parts = [f"load {'?' if health.load1 is None else f'{health.load1:.1f}'}/{cpus}"]
+    ram = f"RAM {_pct(health.mem_pct)}"
+    if health.mem_total_mib is not None:
+        ram += f" of {health.mem_total_mib / 1024:.0f} GiB"
+    parts.append(ram)
+    parts.extend(f"{d.path} {_pct(d.used_pct)}" for d in health.disks)
+    warnings = health.warnings()
+    if warnings:
+        parts.append("WARN: " + ", ".join(warnings))
+    return " · ".join(parts)
 
 
 def _verdict(s: HostSnapshot, free: bool, gpu: GpuSample | None = None) -> str:

@@ -57,6 +57,8 @@ class HostConfig:
     # Absolute path of nvidia-smi on the host, when neither the non-interactive PATH
     # nor the usual folders have it. Sent to the poll script on stdin, never in a command.
     nvidia_smi: str | None = None
+    # Absolute paths whose file systems are watched besides "/" (e.g. "/home", "/scratch").
+    disks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from gpu_tray.core.availability import ClusterSummary, ThresholdsFor, host_units
 from gpu_tray.core.idle import duration_text
-from gpu_tray.core.models import GpuSample, HostSnapshot, HostState, utcnow
+from gpu_tray.core.models import GpuSample, HostHealth, HostSnapshot, HostState, utcnow
 from gpu_tray.core.na import NA
 from gpu_tray.core.people import Person
 from gpu_tray.core.prediction import expected_groups, expected_text
@@ -81,7 +81,10 @@ def tooltip(
     now = now or utcnow()
     lines = [f"{title}: {summary_line(summary)}"]
     for snap in snaps[:TOOLTIP_HOSTS]:
-        lines.append(f"{snap.name}: {host_status(snap, thresholds_for, now)}")
+        line = f"{snap.name}: {host_status(snap, thresholds_for, now)}"
+        if mark := health_mark(snap.health):
+            line += f" · {mark}"
+        lines.append(line)
     if len(snaps) > TOOLTIP_HOSTS:
         lines.append(f"and {len(snaps) - TOOLTIP_HOSTS} more hosts")
     if summary.paused:
@@ -188,3 +191,52 @@ def mig_line(gpu: GpuSample, mig_index: int) -> str:
         f"MIG {mig.index} · {mig.profile} · "
         f"{memory_text(mig.memory_used_mib, mig.memory_total_mib)} · {state}"
     )
+
+
+# --- host health ------------------------------------------------------------------------
+
+#: Starts the words that say why a host needs a look (RAM or a disk over 90 %).
+WARN = "⚠"
+
+
+def size_text(mib: int) -> str:
+    """ "256 GiB" | "3.9 TiB" | "512 MiB" """
+    if mib >= 1024 * 1024:
+        return f"{mib / 1024 / 1024:.1f} TiB"
+    if mib >= 1024:
+        return f"{mib / 1024:.0f} GiB"
+    return f"{mib} MiB"
+
+
+def _pct(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}%"
+
+
+def health_mark(health: HostHealth | None) -> str | None:
+    """ "⚠ RAM 95% full, /home 97% full", or None when nothing is over the limit."""
+    warnings = health.warnings() if health is not None else ()
+    return f"{WARN} {', '.join(warnings)}" if warnings else None
+
+
+def load_line(health: HostHealth) -> str:
+    """ "Load 11.5 on 32 CPUs · RAM 32% of 256 GiB" """
+    load = "?" if health.load1 is None else f"{health.load1:.1f}"
+    parts = [f"Load {load}" + ("" if health.cpus is None else f" on {health.cpus} CPUs")]
+    ram = f"RAM {_pct(health.mem_pct)}"
+    if health.mem_total_mib:
+        ram += f" of {size_text(health.mem_total_mib)}"
+    parts.append(ram)
+    return " · ".join(parts)
+
+
+def disks_line(health: HostHealth) -> str | None:
+    """ "Disk / 53% of 450 GiB · /home 93% of 3.9 TiB"; None when no disk was read."""
+    if not health.disks:
+        return None
+    parts = []
+    for d in health.disks:
+        text = f"{d.path} {_pct(d.used_pct)}"
+        if d.total_mib:
+            text += f" of {size_text(d.total_mib)}"
+        parts.append(text)
+    return "Disk " + " · ".join(parts)

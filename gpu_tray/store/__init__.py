@@ -7,7 +7,9 @@ Write with `HistoryWriter` (its own thread; `submit()` never blocks), read with
 from gpu_tray.store.connection import StoreUnavailable, open_store
 from gpu_tray.store.paths import history_path
 from gpu_tray.store.reader import (
+    DiskSeries,
     FreeSeries,
+    HealthSeries,
     Heatmap,
     HistoryReader,
     HostHistory,
@@ -22,7 +24,9 @@ from gpu_tray.store.writer import HistoryWriter
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "DiskSeries",
     "FreeSeries",
+    "HealthSeries",
     "Heatmap",
     "HistoryReader",
     "HistoryWriter",

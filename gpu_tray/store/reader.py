@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from gpu_tray.core.models import DiskUsage, HostHealth
 from gpu_tray.store.connection import connect
+from gpu_tray.store.schema import DISK_PCT, MEM_PCT
 from gpu_tray.store.tiers import (
     DEFAULT_RETENTION,
     RAW,
@@ -86,6 +88,33 @@ class FreeSeries:
     COLUMNS = ("free_mean", "free_max", "total")
 
 
+@dataclass(slots=True)
+class HealthSeries:
+    """A host's load and RAM use (per cent) over time; NaN where unknown or at gaps."""
+
+    t: list[float] = field(default_factory=list)
+    load_mean: list[float] = field(default_factory=list)
+    load_max: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    mem_pct_mean: list[float] = field(default_factory=list)
+    mem_pct_max: list[float] = field(default_factory=list)
+
+    COLUMNS = ("load_mean", "load_max", "cpus", "mem_pct_mean", "mem_pct_max")
+
+
+@dataclass(slots=True)
+class DiskSeries:
+    """One disk path of a host: per cent used as df prints it, and its size."""
+
+    path: str
+    t: list[float] = field(default_factory=list)
+    pct_mean: list[float] = field(default_factory=list)
+    pct_max: list[float] = field(default_factory=list)
+    total_mib: list[float] = field(default_factory=list)
+
+    COLUMNS = ("pct_mean", "pct_max", "total_mib")
+
+
 @dataclass(frozen=True, slots=True)
 class StateChange:
     ts: int
@@ -108,6 +137,9 @@ class HostHistory:
     gap_s: float
     # Every whole GPU the host has reported (even with no series asked for).
     gpus: list[UnitInfo] = field(default_factory=list)
+    # Load, RAM and disks: read with the per-unit series (`units` of load_range).
+    health: HealthSeries = field(default_factory=HealthSeries)
+    disks: list[DiskSeries] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -141,6 +173,8 @@ class LivePoint:
     total: int
     # unit id -> (util, mem, temp), None where unknown
     values: dict[int, tuple[int | None, int | None, int | None]]
+    # The host's load, RAM and disks at that poll, when stored.
+    health: HostHealth | None = None
 
 
 @dataclass(slots=True)
@@ -167,6 +201,11 @@ class HistoryReader:
             conn.close()
             return None
         return conn
+
+    @staticmethod
+    def _has_health(conn: sqlite3.Connection) -> bool:
+        """Schema 3 and later (a file not upgraded yet by the writer has no health)."""
+        return conn.execute("PRAGMA user_version").fetchone()[0] >= 3
 
     # --- the window -----------------------------------------------------------
 
@@ -209,10 +248,15 @@ class HistoryReader:
             unit_rows = _unit_rows(conn, plan, lo, hi, ids) if units else []
             host_rows = _host_rows(conn, plan, lo, hi, None if hosts is None else host_ids.values())
             states = _states(conn, lo, hi)
+            health = _Health({}, [], [])
+            if units and self._has_health(conn):
+                hids = None if wanted is None else [host_ids[h] for h in wanted if h in host_ids]
+                health = _health(conn, plan, lo, hi, hids)
             conn.execute("COMMIT")
         finally:
             conn.close()
-        return _assemble(t0, t1, plan, unit_info, host_ids, unit_rows, host_rows, states)
+        data = _assemble(t0, t1, plan, unit_info, host_ids, unit_rows, host_rows, states, health)
+        return data
 
     def heatmap(self, host: str, t0: float, t1: float) -> Heatmap:
         """When is at least one unit free on `host`, by weekday and hour (local time),
@@ -262,6 +306,18 @@ class HistoryReader:
                 "SELECT host_id, ts, state, message FROM host_states WHERE ts >= ? ORDER BY ts",
                 (lo,),
             ).fetchall()
+            health_rows, disk_rows = [], []
+            if self._has_health(conn):
+                health_rows = conn.execute(
+                    "SELECT ts, host_id, load1, cpus, mem_total, mem_used FROM health_samples "
+                    "WHERE ts >= ?",
+                    (lo,),
+                ).fetchall()
+                disk_rows = conn.execute(
+                    "SELECT s.ts, d.host_id, d.path, s.total, s.used, s.avail "
+                    "FROM disk_samples AS s JOIN disks AS d ON d.id = s.disk_id WHERE s.ts >= ?",
+                    (lo,),
+                ).fetchall()
             conn.execute("COMMIT")
         finally:
             conn.close()
@@ -272,6 +328,19 @@ class HistoryReader:
                 p = LivePoint(names[hid], ts, free, total, {})
                 points[(hid, ts)] = p
                 out.append(p)
+        disks: dict[tuple[int, int], list[DiskUsage]] = {}
+        for ts, hid, path, total, used, avail in disk_rows:
+            disks.setdefault((hid, ts), []).append(DiskUsage(path, total, used, avail))
+        for ts, hid, load1, cpus, mem_total, mem_used in health_rows:
+            if (p := points.get((hid, ts))) is not None:
+                found = sorted(disks.get((hid, ts), ()), key=lambda d: (d.path != "/", d.path))
+                p.health = HostHealth(
+                    load1=load1,
+                    cpus=cpus,
+                    mem_total_mib=mem_total,
+                    mem_used_mib=mem_used,
+                    disks=tuple(found),
+                )
         hid_by_name = {name: hid for hid, name in names.items()}
         for ts, uid, util, mem, temp in sample_rows:
             unit = units.get(uid)
@@ -471,6 +540,67 @@ def _host_rows(
     return rows
 
 
+@dataclass(slots=True)
+class _Health:
+    disks: dict[int, tuple[int, str]]  # disk id -> (host id, path)
+    host_rows: list[tuple]  # (t, host_id, load_mean, load_max, cpus, mem_pct_mean, mem_pct_max)
+    disk_rows: list[tuple]  # (t, disk_id, pct_mean, pct_max, total)
+
+
+def _health(
+    conn: sqlite3.Connection, plan: QueryPlan, t0: int, t1: int, hids: Iterable[int] | None
+) -> _Health:
+    """Load, RAM and disk rows of [t0, t1) at the plan's resolution, as for the GPUs."""
+    hids = None if hids is None else list(hids)
+    disks = {
+        did: (hid, path)
+        for did, hid, path in conn.execute(
+            "SELECT id, host_id, path FROM disks WHERE 1" + _only("host_id", hids)
+        )
+    }
+    b = plan.bucket_s
+    h_where = "WHERE ts >= ? AND ts < ?" + _only("host_id", hids)
+    d_where = "WHERE ts >= ? AND ts < ?" + _only("disk_id", None if hids is None else disks)
+    host_rows: list[tuple] = []
+    disk_rows: list[tuple] = []
+    for tier, lo, hi in _split(conn, plan, t0, t1):
+        if tier is RAW and b is None:
+            h_sql = (
+                f"SELECT ts, host_id, load1, load1, cpus, {MEM_PCT}, {MEM_PCT} "
+                f"FROM health_samples {h_where}"
+            )
+            d_sql = f"SELECT ts, disk_id, {DISK_PCT}, {DISK_PCT}, total FROM disk_samples {d_where}"
+        elif tier is RAW:
+            h_sql = (
+                f"SELECT (ts / {b}) * {b} AS t, host_id, avg(load1), max(load1), max(cpus), "
+                f"avg({MEM_PCT}), max({MEM_PCT}) FROM health_samples {h_where} "
+                "GROUP BY t, host_id"
+            )
+            d_sql = (
+                f"SELECT (ts / {b}) * {b} AS t, disk_id, avg({DISK_PCT}), max({DISK_PCT}), "
+                f"max(total) FROM disk_samples {d_where} GROUP BY t, disk_id"
+            )
+        elif b == tier.step_s:
+            h_sql = (
+                "SELECT ts, host_id, load_mean, load_max, cpus, mem_pct_mean, mem_pct_max "
+                f"FROM {tier.health_table} {h_where}"
+            )
+            d_sql = f"SELECT ts, disk_id, pct_mean, pct_max, total FROM {tier.disk_table} {d_where}"
+        else:
+            h_sql = (
+                f"SELECT (ts / {b}) * {b} AS t, host_id, avg(load_mean), max(load_max), "
+                f"max(cpus), avg(mem_pct_mean), max(mem_pct_max) FROM {tier.health_table} "
+                f"{h_where} GROUP BY t, host_id"
+            )
+            d_sql = (
+                f"SELECT (ts / {b}) * {b} AS t, disk_id, avg(pct_mean), max(pct_max), "
+                f"max(total) FROM {tier.disk_table} {d_where} GROUP BY t, disk_id"
+            )
+        host_rows.extend(conn.execute(h_sql, (lo, hi)))
+        disk_rows.extend(conn.execute(d_sql, (lo, hi)))
+    return _Health(disks, host_rows, disk_rows)
+
+
 def _states(conn: sqlite3.Connection, t0: int, t1: int) -> list[tuple[int, int, str, str | None]]:
     """State changes in [t0, t1), plus the one each host was in at t0."""
     before = conn.execute(
@@ -496,8 +626,16 @@ def _assemble(
     unit_rows: list[tuple],
     host_rows: list[tuple],
     state_rows: list[tuple[int, int, str, str | None]],
+    health: _Health | None = None,
 ) -> RangeData:
     names = {hid: name for name, hid in host_ids.items()}
+    health = health or _Health({}, [], [])
+    health_by_host: dict[int, list[tuple]] = {}
+    for row in health.host_rows:
+        health_by_host.setdefault(row[1], []).append(row)
+    disk_rows: dict[int, list[tuple]] = {}
+    for row in health.disk_rows:
+        disk_rows.setdefault(row[1], []).append(row)
     free_by_host: dict[int, list[tuple]] = {}
     for row in host_rows:
         if row[1] in names:
@@ -521,7 +659,8 @@ def _assemble(
             key=lambda u: u.key,
         )
         states = states_by_host.get(hid, [])
-        if not frows and not host_units and not any(s.ts >= t0 for s in states):
+        hrows = sorted(health_by_host.get(hid, ()), key=_first)
+        if not frows and not host_units and not hrows and not any(s.ts >= t0 for s in states):
             continue
         gap_s = _gap_threshold([r[0] for r in frows], resolution)
         breaks = [s.ts for s in states if not s.ok and s.ts >= t0]
@@ -543,7 +682,20 @@ def _assemble(
             (u for u in units.values() if u.host == name and u.mig_index is None),
             key=lambda u: u.key,
         )
-        hosts[name] = HostHistory(name, series, free, states, gap_s, gpus)
+        # Health is read in every state a host answers in (nvidia-smi failing too), so its
+        # lines break where its own polls stop, not where the host's state changes.
+        health_gap = _gap_threshold([r[0] for r in hrows], resolution)
+        hseries = HealthSeries()
+        _fill(hseries, [r[:1] + r[2:] for r in hrows], HealthSeries.COLUMNS, health_gap, [])
+        dseries = []
+        for did, (dhid, path) in sorted(health.disks.items(), key=lambda d: d[1][1]):
+            if dhid == hid and did in disk_rows:
+                ds = DiskSeries(path)
+                rows = sorted(disk_rows[did], key=_first)
+                _fill(ds, [r[:1] + r[2:] for r in rows], DiskSeries.COLUMNS, health_gap, [])
+                dseries.append(ds)
+        dseries.sort(key=lambda d: (d.path != "/", d.path))  # "/" first, as df is asked
+        hosts[name] = HostHistory(name, series, free, states, gap_s, gpus, hseries, dseries)
     return RangeData(t0, t1, plan, hosts, cluster_free(hosts.values(), t1))
 
 
@@ -686,7 +838,9 @@ def _num(v: float) -> str:
 
 __all__ = [
     "WEEKDAYS",
+    "DiskSeries",
     "FreeSeries",
+    "HealthSeries",
     "Heatmap",
     "HistoryReader",
     "HostHistory",

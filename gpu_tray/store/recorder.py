@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from gpu_tray.core.availability import ThresholdsFor, host_units
 from gpu_tray.core.idle import MAX_GAP_S
-from gpu_tray.core.models import GpuProcess, HostSnapshot, HostState
+from gpu_tray.core.models import GpuProcess, HostHealth, HostSnapshot, HostState
 from gpu_tray.core.na import NA
 from gpu_tray.core.settings import FreeThresholds
+from gpu_tray.store.schema import DISK_PCT, MEM_PCT
 from gpu_tray.store.tiers import AGGREGATES, DEFAULT_RETENTION, RAW, Retention, Tier
 
 log = logging.getLogger("gpu_tray.store")
@@ -87,6 +88,9 @@ class Recorder:
             "FROM units"
         ):
             self._units[(hid, gpu, mig)] = _Unit(uid, uuid, model, profile, mem)
+        self._disks: dict[tuple[int, str], int] = {
+            (hid, path): did for did, hid, path in c.execute("SELECT id, host_id, path FROM disks")
+        }
         self._last_state: dict[int, tuple[str, str | None]] = {}
         for hid, state, message in c.execute(
             "SELECT host_id, state, message FROM host_states AS s "
@@ -98,7 +102,7 @@ class Recorder:
             self.done_until[tier] = done
         newest = [
             c.execute(f"SELECT max(ts) FROM {table}").fetchone()[0]
-            for table in ("samples", "host_samples", "host_states")
+            for table in ("samples", "host_samples", "host_states", "health_samples")
         ]
         self.max_ts: int | None = max((t for t in newest if t is not None), default=None)
         # A host's previous answered poll: what a holds row's `dt` counts from.
@@ -115,6 +119,16 @@ class Recorder:
             assert hid is not None
             self._hosts[name] = hid
         return hid
+
+    def _disk_id(self, hid: int, path: str) -> int:
+        did = self._disks.get((hid, path))
+        if did is None:
+            did = self.conn.execute(
+                "INSERT INTO disks (host_id, path) VALUES (?, ?)", (hid, path)
+            ).lastrowid
+            assert did is not None
+            self._disks[(hid, path)] = did
+        return did
 
     def _unit_id(
         self,
@@ -170,6 +184,8 @@ class Recorder:
         hosts: list[tuple[int, int, int, int]] = []
         states: list[tuple[int, int, str, str | None]] = []
         holds: list[tuple[int, int, str, int, int]] = []
+        health: list[tuple[int, int, float | None, int | None, int | None, int | None]] = []
+        disks: list[tuple[int, int, int | None, int | None, int | None]] = []
         stored = 0
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -186,6 +202,11 @@ class Recorder:
                 if snap.state is HostState.OK and not snap.stale:
                     self._rows(snap, hid, ts, samples, hosts, holds)
                     self._note_late(ts)
+                if snap.health is not None:
+                    # Read by this very poll (never carried over from an older one), so it
+                    # is kept whatever the state: a host whose nvidia-smi fails has RAM too.
+                    self._health_rows(snap.health, hid, ts, health, disks)
+                    self._note_late(ts)
                 if self.max_ts is None or ts > self.max_ts:
                     self.max_ts = ts
             c = self.conn
@@ -193,6 +214,8 @@ class Recorder:
             c.executemany("INSERT OR REPLACE INTO host_samples VALUES (?, ?, ?, ?)", hosts)
             c.executemany("INSERT OR REPLACE INTO host_states VALUES (?, ?, ?, ?)", states)
             c.executemany("INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?)", holds)
+            c.executemany("INSERT OR REPLACE INTO health_samples VALUES (?, ?, ?, ?, ?, ?)", health)
+            c.executemany("INSERT OR REPLACE INTO disk_samples VALUES (?, ?, ?, ?, ?)", disks)
             c.execute("COMMIT")
         except BaseException:
             self._rollback()
@@ -242,6 +265,20 @@ class Recorder:
                     )
                     samples.append((ts, mid, None, _int(mig.memory_used_mib), None))
                     _holds(holds, ts, mid, mig.processes, dt)
+
+    def _health_rows(
+        self,
+        h: HostHealth,
+        hid: int,
+        ts: int,
+        health: list[tuple[int, int, float | None, int | None, int | None, int | None]],
+        disks: list[tuple[int, int, int | None, int | None, int | None]],
+    ) -> None:
+        health.append((ts, hid, h.load1, h.cpus, h.mem_total_mib, h.mem_used_mib))
+        for d in h.disks:
+            if d.total_mib is None and d.used_mib is None:
+                continue  # unknown (a missing path): a gap, like a host that is down
+            disks.append((ts, self._disk_id(hid, d.path), d.total_mib, d.used_mib, d.avail_mib))
 
     def _note_late(self, ts: int) -> None:
         """A sample in a bucket that was already rolled up: roll that bucket again."""
@@ -311,7 +348,8 @@ class Recorder:
         if done is None:
             first = self.conn.execute(
                 "SELECT min(t) FROM (SELECT min(ts) AS t FROM samples "
-                "UNION ALL SELECT min(ts) FROM host_samples)"
+                "UNION ALL SELECT min(ts) FROM host_samples "
+                "UNION ALL SELECT min(ts) FROM health_samples)"
             ).fetchone()[0]
             if first is None:
                 return
@@ -346,11 +384,15 @@ class Recorder:
         if cut is not None:
             c.execute("DELETE FROM samples WHERE ts < ?", (cut,))
             c.execute("DELETE FROM host_samples WHERE ts < ?", (cut,))
+            c.execute("DELETE FROM health_samples WHERE ts < ?", (cut,))
+            c.execute("DELETE FROM disk_samples WHERE ts < ?", (cut,))
             self.raw_floor = cut
         for tier in AGGREGATES:
             cut = now - self.retention.keep_s(tier)
             c.execute(f"DELETE FROM {tier.unit_table} WHERE ts < ?", (cut,))
             c.execute(f"DELETE FROM {tier.host_table} WHERE ts < ?", (cut,))
+            c.execute(f"DELETE FROM {tier.health_table} WHERE ts < ?", (cut,))
+            c.execute(f"DELETE FROM {tier.disk_table} WHERE ts < ?", (cut,))
         c.execute("DELETE FROM host_states WHERE ts < ?", (now - self.retention.states_s,))
         c.execute("DELETE FROM holds WHERE ts < ?", (now - self.retention.holds_s,))
 
@@ -413,5 +455,18 @@ def _roll(conn: sqlite3.Connection, tier: Tier, lo: int, hi: int) -> None:
         f"SELECT (ts / {step}) * {step}, host_id, count(*), sum(free), max(free), "
         "sum(free > 0), max(total) "
         f"FROM {RAW.host_table} WHERE ts >= ? AND ts < ? GROUP BY ts / {step}, host_id",
+        (lo, hi),
+    )
+    conn.execute(
+        f"INSERT OR REPLACE INTO {tier.health_table} "
+        f"SELECT (ts / {step}) * {step}, host_id, avg(load1), max(load1), max(cpus), "
+        f"avg({MEM_PCT}), max({MEM_PCT}), max(mem_total) "
+        f"FROM {RAW.health_table} WHERE ts >= ? AND ts < ? GROUP BY ts / {step}, host_id",
+        (lo, hi),
+    )
+    conn.execute(
+        f"INSERT OR REPLACE INTO {tier.disk_table} "
+        f"SELECT (ts / {step}) * {step}, disk_id, avg({DISK_PCT}), max({DISK_PCT}), max(total) "
+        f"FROM {RAW.disk_table} WHERE ts >= ? AND ts < ? GROUP BY ts / {step}, disk_id",
         (lo, hi),
     )

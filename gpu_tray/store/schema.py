@@ -109,6 +109,68 @@ V3: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+_HEALTH_AGG = """CREATE TABLE {name} (
+        ts INTEGER NOT NULL,
+        host_id INTEGER NOT NULL,
+        load_mean REAL,
+        load_max REAL,
+        cpus INTEGER,
+        mem_pct_mean REAL,
+        mem_pct_max REAL,
+        mem_total INTEGER,
+        PRIMARY KEY (ts, host_id)
+    ) WITHOUT ROWID"""
+
+_DISK_AGG = """CREATE TABLE {name} (
+        ts INTEGER NOT NULL,
+        disk_id INTEGER NOT NULL,
+        pct_mean REAL,
+        pct_max REAL,
+        total INTEGER,
+        PRIMARY KEY (ts, disk_id)
+    ) WITHOUT ROWID"""
+
+# Version 4: host health (load, memory, disks), read in the same poll as the GPUs and
+# kept like the GPU series: raw per poll, then 1-minute and 15-minute mean and max.
+# Sizes in MiB; NULL = unknown. A host's health is stored whatever its state (a host
+# whose nvidia-smi fails still reports its RAM). Nothing existing changes.
+V4: tuple[str, ...] = (
+    """CREATE TABLE health_samples (
+        ts INTEGER NOT NULL,
+        host_id INTEGER NOT NULL,
+        load1 REAL,
+        cpus INTEGER,
+        mem_total INTEGER,
+        mem_used INTEGER,
+        PRIMARY KEY (ts, host_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE disks (
+        id INTEGER PRIMARY KEY,
+        host_id INTEGER NOT NULL REFERENCES hosts(id),
+        path TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX disks_by_key ON disks (host_id, path)",
+    # avail: what a non-root user may still write (df's Capacity is used / (used + avail)).
+    """CREATE TABLE disk_samples (
+        ts INTEGER NOT NULL,
+        disk_id INTEGER NOT NULL,
+        total INTEGER,
+        used INTEGER,
+        avail INTEGER,
+        PRIMARY KEY (ts, disk_id)
+    ) WITHOUT ROWID""",
+    _HEALTH_AGG.format(name="health_1m"),
+    _HEALTH_AGG.format(name="health_15m"),
+    _DISK_AGG.format(name="disk_1m"),
+    _DISK_AGG.format(name="disk_15m"),
+)
+
 # MIGRATIONS[i] takes a database from version i to version i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Per cent of RAM used, from a health_samples row (NULL when unknown).
+MEM_PCT = "100.0 * mem_used / nullif(mem_total, 0)"
+#: Per cent of a disk used as df prints it, from a disk_samples row: root's reserve counts
+#: as neither used nor free; of the total when "available" is unknown.
+DISK_PCT = "100.0 * used / nullif(coalesce(used + avail, total), 0)"

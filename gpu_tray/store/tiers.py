@@ -22,11 +22,13 @@ class Tier:
     step_s: int  # for raw: the default poll interval, used only to estimate row counts
     unit_table: str
     host_table: str
+    health_table: str
+    disk_table: str
 
 
-RAW = Tier("raw", 10, "samples", "host_samples")
-MINUTE = Tier("1m", 60, "samples_1m", "host_1m")
-QUARTER = Tier("15m", 900, "samples_15m", "host_15m")
+RAW = Tier("raw", 10, "samples", "host_samples", "health_samples", "disk_samples")
+MINUTE = Tier("1m", 60, "samples_1m", "host_1m", "health_1m", "disk_1m")
+QUARTER = Tier("15m", 900, "samples_15m", "host_15m", "health_15m", "disk_15m")
 TIERS = (RAW, MINUTE, QUARTER)
 AGGREGATES = (MINUTE, QUARTER)
 

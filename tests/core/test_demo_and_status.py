@@ -89,6 +89,7 @@ def test_status_json_schema(tmp_path: Path) -> None:
         "source",
         "node_state",
         "usually_free_by",
+        "health",
         "gpus",
     }
     gpu_keys = {
@@ -113,6 +114,17 @@ def test_status_json_schema(tmp_path: Path) -> None:
     for host in doc["hosts"]:
         assert set(host) == host_keys
         assert host["state"] in {s.value for s in HostState}
+        health = host["health"]  # the demo host is down: unknown; else every key, typed
+        if host["state"] != "ok":
+            assert health is None
+        else:
+            assert set(health) >= {"load1", "cpus", "mem_total_mib", "mem_used_mib", "disks"}
+            assert isinstance(health["load1"], float) and isinstance(health["cpus"], int)
+            assert 0 < health["mem_used_mib"] < health["mem_total_mib"]
+            assert health["disks"][0]["path"] == "/"
+            for disk in health["disks"]:
+                assert set(disk) >= {"path", "total_mib", "used_mib"}
+                assert 0 < disk["used_mib"] < disk["total_mib"]
         for gpu in host["gpus"]:
             assert set(gpu) == gpu_keys
             for proc in gpu["processes"]:

@@ -178,7 +178,15 @@ def test_missing_everywhere(tmp_path: Path) -> None:
     if a_real_nvidia_smi_is_installed():
         pytest.skip("this machine has a real nvidia-smi in one of the usual folders")
     out = run_script(tmp_path, {"gpus": [{"csv": str(GPU)}]}, on_path=False)
-    assert out == f"{MARK}missing\n".encode()
+    sections = [line for line in out.decode().splitlines() if line.startswith(MARK)]
+    assert sections == [f"{MARK}health", f"{MARK}disks", f"{MARK}missing"]  # health first
+    assert out.endswith(f"{MARK}missing\n".encode())
+    result = parse_poll_output(out)
+    assert (result.state, result.message) == (
+        HostState.NVIDIA_SMI_MISSING,
+        "nvidia-smi was not found on the remote PATH",
+    )
+    assert result.health is not None and result.health.cpus == os.cpu_count()
 
 
 def test_found_in_usr_local_nvidia_bin_when_not_on_path(tmp_path: Path) -> None:

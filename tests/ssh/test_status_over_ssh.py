@@ -92,8 +92,8 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
     assert list(hosts) == ["busy", "idle", "dead"]
     for h in doc["hosts"]:
         assert set(h) == {
-            "name", "state", "error", "polled_at", "latency_ms", "source", "node_state", "gpus",
-            "usually_free_by",
+            "name", "state", "error", "polled_at", "latency_ms", "source", "node_state", "health",
+            "gpus", "usually_free_by",
         }  # fmt: skip
         assert h["usually_free_by"] is None  # no history yet
         assert (h["source"], h["node_state"]) == ("ssh", None)
@@ -103,6 +103,8 @@ def test_status_json_over_ssh_with_a_dead_host(make_sshd, world, tmp_path: Path)
         f"Connection refused by 127.0.0.250:{dead.port}",
     )
     assert hosts["dead"]["gpus"] == [] and hosts["dead"]["latency_ms"] is None
+    assert hosts["dead"]["health"] is None  # unknown
+    assert [d["path"] for d in hosts["busy"]["health"]["disks"]] == ["/"]
     assert (hosts["busy"]["state"], hosts["busy"]["error"]) == ("ok", None)
     assert isinstance(hosts["busy"]["latency_ms"], float)
     [gpu] = hosts["busy"]["gpus"]

@@ -41,7 +41,7 @@ def test_upgrade_from_v2_backs_up_keeps_samples_and_adds_holds(tmp_path: Path) -
     db = tmp_path / "history.sqlite3"
     _v2_database(db)
     conn = open_store(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     backup = sqlite3.connect(tmp_path / "history.sqlite3.v2.bak")
     assert backup.execute("PRAGMA user_version").fetchone()[0] == 2
     assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 50

@@ -60,7 +60,7 @@ def test_upgrade_from_v1_keeps_every_sample_and_rolls_it_up(
     raw, host = _v1_database(db)
     caplog.set_level(logging.INFO, "gpu_tray.store")
     conn = open_store(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     backup = tmp_path / "history.sqlite3.v1.bak"
     assert f"backed up {db} (schema 1) to {backup} before upgrading" in caplog.messages
     old = sqlite3.connect(backup)
@@ -117,7 +117,8 @@ def test_a_file_from_a_newer_version_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as err:
         open_store(db)
     assert str(err.value) == (
-        f"History is off: {db} was written by a newer gpu-tray (schema 9; this version reads up to 3)"
+        f"History is off: {db} was written by a newer gpu-tray "
+        f"(schema 9; this version reads up to {SCHEMA_VERSION})"
     )
     assert db.read_bytes() == before
     assert not list(tmp_path.glob("*.corrupt-*"))

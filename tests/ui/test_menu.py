@@ -76,7 +76,7 @@ def test_main_menu_lists_hosts_then_the_commands(qapp) -> None:
         "demo-a100 — 1/4 free",
         "demo-h100 — 2/11 free",
         "demo-l40s — 1/2 free",
-        "demo-rtx4090 — 0/4 free",
+        "demo-rtx4090 — 0/4 free · ⚠ /home 94% full",  # the demo's /home is full
         "demo-flaky — timeout, data 3 min old",
         "    No answer from demo-flaky within 10 s",  # a failing host shows its message
         "--",
@@ -99,6 +99,8 @@ def test_host_submenu_lists_gpus_with_users_and_watch_toggles(qapp) -> None:
     menu, _ = make_menu()
     assert texts(submenu(menu.menu, "demo-h100")) == [
         "From the demo cluster",  # where a host's data comes from (ssh, Prometheus, Slurm...)
+        "Load 38.3 on 224 CPUs · RAM 41% of 2.0 TiB",
+        "Disk / 38% of 1.8 TiB · /home 60% of 7.8 TiB · /scratch 70% of 29.3 TiB",
         "Click a GPU to be told when it is free",
         "GPU 0 · H100 80GB · 0.0/79.6 GiB · 0% · free",
         "GPU 1 · H100 80GB · 46.8/79.6 GiB · 90% · priya.raman",
@@ -230,7 +232,7 @@ def test_tooltip_has_one_line_per_host(qapp, paused: bool) -> None:
         "demo-a100: 1/4 free",
         "demo-h100: 2/11 free",
         "demo-l40s: 1/2 free",
-        "demo-rtx4090: 0/4 free",
+        "demo-rtx4090: 0/4 free · ⚠ /home 94% full",
         "demo-flaky: timeout, data 3 min old",
     ]
     if paused:

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState, MigDevice
+from gpu_tray.core.models import (
+    DiskUsage,
+    GpuProcess,
+    GpuSample,
+    HostHealth,
+    HostSnapshot,
+    HostState,
+    MigDevice,
+)
 
 DAY_S = 86_400
 
@@ -53,14 +61,38 @@ class DemoHost:
     busy_night: float
     flaky: bool = False
     mig_gpu: int | None = None  # this GPU is split into MIG instances
+    cpus: int = 64
+    mem_gib: int = 512
+    # (path, size GiB, how full it is, 0..1): "/" first, as the poll script reads it.
+    disks: tuple[tuple[str, int, float], ...] = (("/", 900, 0.4), ("/home", 8000, 0.6))
 
 
 HOSTS = (
-    DemoHost("demo-a100", A100, 4, 0.85, 0.45),
-    DemoHost("demo-h100", H100, 8, 0.9, 0.55, mig_gpu=7),
-    DemoHost("demo-l40s", L40S, 2, 0.6, 0.2),
-    DemoHost("demo-rtx4090", RTX4090, 4, 0.7, 0.3),
-    DemoHost("demo-flaky", RTX2080S, 2, 0.5, 0.2, flaky=True),
+    DemoHost("demo-a100", A100, 4, 0.85, 0.45, cpus=128, mem_gib=1024),
+    DemoHost(
+        "demo-h100",
+        H100,
+        8,
+        0.9,
+        0.55,
+        mig_gpu=7,
+        cpus=224,
+        mem_gib=2048,
+        disks=(("/", 1800, 0.35), ("/home", 8000, 0.6), ("/scratch", 30000, 0.7)),
+    ),
+    DemoHost("demo-l40s", L40S, 2, 0.6, 0.2, cpus=48, mem_gib=384),
+    # A full /home: what the host health marks are for.
+    DemoHost(
+        "demo-rtx4090",
+        RTX4090,
+        4,
+        0.7,
+        0.3,
+        cpus=32,
+        mem_gib=256,
+        disks=(("/", 450, 0.5), ("/home", 4000, 0.93)),
+    ),
+    DemoHost("demo-flaky", RTX2080S, 2, 0.5, 0.2, flaky=True, cpus=16, mem_gib=64),
 )
 
 # The H100's MIG GPU: (profile, memory MiB, GPU instance id).
@@ -157,6 +189,7 @@ class DemoCluster:
             )
         gpus = tuple(self._gpu(host, i, ts) for i in range(host.gpus))
         jitter = _rng(self.seed, name, int(ts)).uniform(6, 14)
+        health = self._health(host, ts, gpus)
         return HostSnapshot(
             name,
             HostState.OK,
@@ -166,6 +199,34 @@ class DemoCluster:
             gpus=gpus,
             source="demo",
             data_at=when,
+            health=health,
+        )
+
+    def _health(self, host: DemoHost, ts: float, gpus: tuple[GpuSample, ...]) -> HostHealth:
+        """Load follows the GPU jobs (a few data-loader threads each), RAM too; disks
+        fill slowly through the day and wobble a little."""
+        busy = sum(1 for g in gpus if g.processes or any(m.processes for m in g.mig_devices))
+        rng = _rng(self.seed, host.name, "health", int(ts // 60))
+        load = busy * rng.uniform(3.0, 8.0) + rng.uniform(0.1, 1.5)
+        mem_total = host.mem_gib * 1024
+        mem_used = int(
+            mem_total * min(0.97, 0.05 + busy / max(1, host.gpus) * rng.uniform(0.4, 0.7))
+        )
+        day_part = (ts % DAY_S) / DAY_S
+        disks = []
+        for path, size_gib, full in host.disks:
+            total = size_gib * 1024
+            used = int(total * min(0.99, full + 0.01 * day_part + rng.uniform(-0.003, 0.003)))
+            reserved = total // 20 if path == "/" else 0  # ext4 keeps 5% for root
+            disks.append(DiskUsage(path, total, used, max(0, total - reserved - used)))
+        return HostHealth(
+            load1=round(load, 2),
+            load5=round(load * 0.95, 2),
+            load15=round(load * 0.9, 2),
+            cpus=host.cpus,
+            mem_total_mib=mem_total,
+            mem_used_mib=mem_used,
+            disks=tuple(disks),
         )
 
     def snapshots_at(self, when: datetime) -> list[HostSnapshot]:

@@ -4,7 +4,7 @@ For tests and demonstrations of the tray, where a GPU must become free at a
 moment of the test's choosing: `GPU_TRAY_DEMO_SCRIPT=cluster.json gpu-tray --demo`.
 Whoever drives it rewrites the file (atomically: write elsewhere, then rename);
 the next poll sees the change. Only the keys the tray uses are read: per host
-`name`, `state`, `error`, `gpus`; per GPU the keys of the status document.
+`name`, `state`, `error`, `gpus`, `health`; per GPU the keys of the status document.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gpu_tray.core.models import GpuProcess, GpuSample, HostSnapshot, HostState, MigDevice, utcnow
+from gpu_tray.core.models import (
+    DiskUsage,
+    GpuProcess,
+    GpuSample,
+    HostHealth,
+    HostSnapshot,
+    HostState,
+    MigDevice,
+    utcnow,
+)
 from gpu_tray.core.na import NA
 
 ENV_DEMO_SCRIPT = "GPU_TRAY_DEMO_SCRIPT"
@@ -70,6 +79,31 @@ def _gpu(g: dict[str, Any]) -> GpuSample:
     )
 
 
+def _health(h: dict[str, Any] | None) -> HostHealth | None:
+    """The `health` object of the status document (null: unknown)."""
+    if h is None:
+        return None
+    if not isinstance(h, dict):
+        raise TypeError(f"health must be an object or null, not {type(h).__name__}")
+    return HostHealth(
+        load1=h.get("load1"),
+        load5=h.get("load5"),
+        load15=h.get("load15"),
+        cpus=h.get("cpus"),
+        mem_total_mib=h.get("mem_total_mib"),
+        mem_used_mib=h.get("mem_used_mib"),
+        disks=tuple(
+            DiskUsage(
+                str(d["path"]),
+                d.get("total_mib"),
+                d.get("used_mib"),
+                d.get("avail_mib"),
+            )
+            for d in h.get("disks", ())
+        ),
+    )
+
+
 class ScriptedCluster:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -109,6 +143,7 @@ class ScriptedCluster:
         try:
             state = HostState(h.get("state", "ok"))
             gpus = tuple(_gpu(g) for g in h.get("gpus", ())) if state is HostState.OK else ()
+            health = _health(h.get("health"))
         except (ValueError, KeyError, TypeError) as exc:
             return HostSnapshot(
                 name, HostState.BAD_OUTPUT, f"{self.path}: {name}: {exc}", polled_at=now
@@ -120,6 +155,7 @@ class ScriptedCluster:
             polled_at=now,
             latency_ms=h.get("latency_ms"),
             gpus=gpus,
+            health=health,
             source="scripted",
             data_at=now if state is HostState.OK else None,
         )

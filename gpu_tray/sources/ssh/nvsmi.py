@@ -1,9 +1,11 @@
 """The one command a poll runs on a GPU host, and the parser for what it prints.
 
 The script is a constant: nothing from config or from the remote side is
-ever put into it. It prints delimited sections so that one exec returns the
-GPUs, their compute processes, the owners of those processes and, on MIG
-hosts, the per-instance detail.
+ever put into it. Per-host values travel on the exec's stdin, as lines
+`KEY<TAB>VALUE` (see `poll_input`); the script ignores keys it does not know.
+It prints delimited sections so that one exec returns the host's health (load,
+memory, disks: see health.py), the GPUs, their compute processes, the owners
+of those processes and, on MIG hosts, the per-instance detail.
 
 The parser never raises. Whatever comes back becomes a `PollResult` with a
 typed `HostState` and, when something is wrong, a one-line message.
@@ -17,9 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from gpu_tray.core.digits import int_or, is_digits
-from gpu_tray.core.models import GpuProcess, GpuSample, HostState, MigDevice
+from gpu_tray.core.models import GpuProcess, GpuSample, HostHealth, HostState, MigDevice
 from gpu_tray.core.na import NA
 from gpu_tray.core.settings import HostConfig
+from gpu_tray.sources.ssh import health
 
 MARK = "##gpu-tray:"
 
@@ -36,13 +39,25 @@ APP_FIELDS = "gpu_uuid,pid,used_gpu_memory,process_name"
 #: .bashrc or .profile) does not have it: distribution packages, the NVIDIA container
 #: toolkit's mount, WSL2.
 FALLBACK_DIRS = ("/usr/bin", "/usr/local/nvidia/bin", "/usr/lib/wsl/lib")
-
-# Per-host values reach the script on stdin, one `KEY<TAB>VALUE` line each, read
-# by a `while read` loop: never inside the command. Unknown keys are ignored, so
-# a newer gpu-tray can send keys an older script does not know. Keys:
-#   nvidia_smi   the absolute path of nvidia-smi ([[hosts]] nvidia_smi): used
-#                instead of searching PATH and FALLBACK_DIRS.
 _SEARCH = ":".join(FALLBACK_DIRS)
+
+TAB = "\t"
+# Per-host values reach the script on stdin, one `KEY<TAB>VALUE` line each, read by a
+# `while read` loop and split with parameter expansion (no fork): never inside the
+# command. Unknown keys are ignored, so a newer gpu-tray can send keys an older script
+# does not know. Keys:
+#   nvidia_smi   the absolute path of nvidia-smi ([[hosts]] nvidia_smi): used instead
+#                of searching PATH and FALLBACK_DIRS;
+#   disk         a path whose file system is watched besides "/" ([[hosts]] disks):
+#                they become the positional parameters (POSIX sh's only array), so
+#                each reaches df as one literal word.
+_STDIN_LINES = (
+    "set --",
+    'n=""',
+    f'while IFS= read -r l || [ -n "$l" ]; do case $l in *"{TAB}"*) '
+    f'k=${{l%%"{TAB}"*}}; v=${{l#*"{TAB}"}}; '
+    'case $k in disk) set -- "$@" "$v";; nvidia_smi) n=$v;; esac;; esac; l=""; done',
+)
 
 # One line, no single quotes, no double backslashes: it runs under `sh -c '...'`
 # whatever the user's login shell is (bash, zsh, fish, tcsh). A value read from
@@ -52,11 +67,9 @@ _SEARCH = ":".join(FALLBACK_DIRS)
 _SCRIPT_LINES = (
     "LC_ALL=C",
     "export LC_ALL",
-    't="\t"',
-    'n=""',
-    'while IFS= read -r line || [ -n "$line" ]; do case $line in *"$t"*) '
-    'k=${line%%"$t"*}; v=${line#*"$t"}; case $k in nvidia_smi) n=$v;; esac;; esac; '
-    "line=; done",
+    *_STDIN_LINES,
+    # Health first: every later exit (no nvidia-smi, a failing one) still has it.
+    *health.script_lines(MARK),
     's=""',
     'if [ -n "$n" ]; then if [ -f "$n" ] && [ -x "$n" ]; then s=$n; fi; '
     f'else q="$PATH:{_SEARCH}"; o=$IFS; IFS=:; set -f; for d in $q; do '
@@ -102,16 +115,19 @@ def msg_missing_at(path: str) -> str:
 def poll_input(host: HostConfig) -> bytes:
     """What the poll script reads on stdin for `host`: `KEY<TAB>VALUE` lines.
 
-    Values come from validated config (no tab, no newline, no control character);
-    one that has such a character anyway is left out rather than let it forge a key.
+    `nvidia_smi`: the configured path, if any. `disk`: each path of `disks` besides
+    "/" (which the script always reads). Values come from validated config (no tab,
+    no newline, no control character); one that has such a character anyway is left
+    out rather than let it forge a key or split into two lines.
     """
     pairs = [("nvidia_smi", host.nvidia_smi)]
+    pairs += [("disk", path) for path in dict.fromkeys(host.disks) if path != "/"]
     lines = [
-        f"{key}\t{value}\n"
+        f"{key}{TAB}{value}\n"
         for key, value in pairs
         if value is not None and not any(ch < " " or ch == "\x7f" for ch in value)
     ]
-    return "".join(lines).encode("utf-8")
+    return "".join(lines).encode("utf-8", errors="surrogateescape")
 
 
 def msg_error(exit_code: int, text: str) -> str:
@@ -127,6 +143,8 @@ class PollResult:
     state: HostState
     message: str | None = None
     gpus: tuple[GpuSample, ...] = ()
+    # Read whatever happened to nvidia-smi; None when the script printed no health.
+    health: HostHealth | None = None
 
 
 class BadOutput(Exception):
@@ -201,17 +219,25 @@ def _split_sections(text: str) -> _Sections:
 
 def parse_poll_output(stdout: bytes, stderr: bytes = b"", exit_status: int = 0) -> PollResult:
     """Turn what `POLL_COMMAND` printed into a typed result. Never raises."""
+    text = stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
     try:
-        return _parse(stdout, stderr, exit_status)
-    except BadOutput as exc:
-        return PollResult(HostState.BAD_OUTPUT, msg_bad(str(exc)))
+        sec = _split_sections(text)
     except Exception as exc:  # the contract is "never raises", even on our own bugs
         return PollResult(HostState.BAD_OUTPUT, msg_bad(f"{type(exc).__name__}: {exc}"))
+    try:
+        found = health.parse_health(sec.body)
+    except Exception:  # health is extra: it never turns a good poll bad
+        found = None
+    try:
+        result = _parse(sec, stderr, exit_status)
+    except BadOutput as exc:
+        result = PollResult(HostState.BAD_OUTPUT, msg_bad(str(exc)))
+    except Exception as exc:
+        result = PollResult(HostState.BAD_OUTPUT, msg_bad(f"{type(exc).__name__}: {exc}"))
+    return replace(result, health=found)
 
 
-def _parse(stdout: bytes, stderr: bytes, exit_status: int) -> PollResult:
-    text = stdout.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    sec = _split_sections(text)
+def _parse(sec: _Sections, stderr: bytes, exit_status: int) -> PollResult:
     if "missing" in sec.body:
         return PollResult(HostState.NVIDIA_SMI_MISSING, MSG_MISSING)
     if "gpus" not in sec.body:

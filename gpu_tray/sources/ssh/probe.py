@@ -35,6 +35,7 @@ class SshProbe:
         self.host = host
         self.session = session or SshSession(host, secrets)
         self.command_timeout_s = command_timeout_s
+        self._stdin = poll_input(host)
 
     def expected_hosts(self) -> tuple[str, ...]:
         return (self.name,)
@@ -42,9 +43,7 @@ class SshProbe:
     def poll(self) -> list[HostSnapshot]:
         polled_at = utcnow()
         try:
-            result = self.session.run(
-                POLL_COMMAND, self.command_timeout_s, stdin=poll_input(self.host)
-            )
+            result = self.session.run(POLL_COMMAND, self.command_timeout_s, stdin=self._stdin)
         except SshFailure as failure:
             return [
                 HostSnapshot(
@@ -66,6 +65,7 @@ class SshProbe:
                 polled_at=polled_at,
                 latency_ms=result.latency_ms,
                 gpus=parsed.gpus,
+                health=parsed.health,
                 data_at=polled_at if parsed.state is HostState.OK else None,
             )
         ]

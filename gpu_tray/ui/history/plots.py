@@ -31,7 +31,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gpu_tray.store.reader import FreeSeries, Heatmap, StateChange, UnitInfo, UnitSeries
+from gpu_tray.core.models import HostHealth
+from gpu_tray.store.reader import (
+    DiskSeries,
+    FreeSeries,
+    HealthSeries,
+    Heatmap,
+    StateChange,
+    UnitInfo,
+    UnitSeries,
+)
 from gpu_tray.store.tiers import QueryPlan
 from gpu_tray.ui.history.colors import (
     FREE_COLOUR,
@@ -39,6 +48,14 @@ from gpu_tray.ui.history.colors import (
     IDLE_COLOUR,
     TOTAL_COLOUR,
     unit_colour,
+)
+from gpu_tray.ui.history.health_plots import (
+    HEALTH_PLOTS,
+    TITLES,
+    HealthBuffer,
+    HealthCurves,
+    Series,
+    disk_colour,
 )
 from gpu_tray.ui.history.heatmap import HeatmapWidget
 
@@ -64,7 +81,8 @@ METRICS = (
     Metric("temp", "Temperature", "°C"),
 )
 METRIC_BY_KEY = {m.key: m for m in METRICS}
-PLOT_NAMES = ("util", "mem", "temp", "free")
+PLOT_NAMES = ("util", "mem", "temp", "free", *HEALTH_PLOTS)
+ROWS = 3  # util | mem, temp | free, load | RAM and disks
 
 
 def theme() -> tuple[QColor, QColor]:
@@ -351,7 +369,8 @@ class Section(QFrame):
 
 
 class HostSection(Section):
-    """One host: utilisation, memory and temperature per GPU, free GPUs, and the heatmap."""
+    """One host: utilisation, memory and temperature per GPU, free GPUs, the host's load,
+    RAM and disks, and the heatmap."""
 
     def __init__(self, host: str, master: pg.PlotItem, expanded: bool = True) -> None:
         super().__init__(host, expanded)
@@ -359,6 +378,8 @@ class HostSection(Section):
         self.master = master
         self.units: dict[UnitKey, UnitBuffer] = {}
         self.free = FreeBuffer()
+        self.health = HealthBuffer()
+        self.health_curves: HealthCurves | None = None
         self.states: list[StateChange] = []
         self.gap_s = 60.0
         self.heatmap: Heatmap | None = None
@@ -374,6 +395,8 @@ class HostSection(Section):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setContentsMargins(8, 2, 8, 0)
         self._legend_keys: tuple[UnitKey, ...] = ()
+        self._legend_gpus = ""
+        self._legend_health: str | None = None
         self.readout = QLabel()
         self.readout.setTextFormat(Qt.TextFormat.RichText)
         self.readout.setContentsMargins(8, 0, 8, 4)
@@ -425,6 +448,16 @@ class HostSection(Section):
             self._sync_curves()
             self.redraw()
 
+    def set_health(self, health: HealthSeries, disks: list[DiskSeries]) -> None:
+        """Load, RAM and disks of a range (they come with the per-GPU lines)."""
+        self.health.set_range(health, disks)
+        if self.built:
+            self.redraw()
+
+    def append_health(self, t: float, health: HostHealth | None) -> None:
+        """A live poll's health (None: unknown, drawn as a gap); drawn with the next redraw."""
+        self.health.append(t, health)
+
     def append(
         self,
         t: float,
@@ -471,6 +504,7 @@ class HostSection(Section):
         for buf in self.units.values():
             buf.trim(t_min)
         self.free.trim(t_min)
+        self.health.trim(t_min)
 
     def set_heatmap(self, heatmap: Heatmap | None) -> None:
         self.heatmap = heatmap
@@ -510,7 +544,7 @@ class HostSection(Section):
     # --- plots --------------------------------------------------------------------
 
     def _body_height(self) -> int:
-        return 2 * PLOT_HEIGHT + 56
+        return ROWS * PLOT_HEIGHT + 56
 
     def build(self) -> None:
         if self.built:
@@ -518,13 +552,14 @@ class HostSection(Section):
         bg, fg = theme()
         glw = pg.GraphicsLayoutWidget()
         glw.setBackground(bg)
-        glw.setFixedHeight(2 * PLOT_HEIGHT)
+        glw.setFixedHeight(ROWS * PLOT_HEIGHT)
         glw.ci.layout.setContentsMargins(2, 2, 2, 2)
         titles = {m.key: f"{m.title} ({m.unit})" for m in METRICS}
         titles["free"] = "Free GPUs"
+        titles.update(TITLES)
         for i, name in enumerate(PLOT_NAMES):
             p = new_time_plot(titles[name], self.master, fg)
-            if i < 2:  # the same times are written under the plots below
+            if i < len(PLOT_NAMES) - 2:  # the same times are written under the plots below
                 p.getAxis("bottom").setStyle(showValues=False)
                 p.getAxis("bottom").setHeight(6)
             glw.addItem(p, row=i // 2, col=i % 2)
@@ -535,6 +570,7 @@ class HostSection(Section):
         total_pen = pg.mkPen(TOTAL_COLOUR, width=1, style=Qt.PenStyle.DashLine)
         self.free_curve = self.plots["free"].plot(pen=free_pen)
         self.total_curve = self.plots["free"].plot(pen=total_pen)
+        self.health_curves = HealthCurves(self.plots["load"], self.plots["usage"])
         self.heat = HeatmapWidget()
         self.heat.setFixedSize(HEATMAP_WIDTH, 2 * PLOT_HEIGHT)
         self.heat.set_heatmap(self.heatmap)
@@ -542,7 +578,7 @@ class HostSection(Section):
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(glw, 1)
-        row.addWidget(self.heat)
+        row.addWidget(self.heat, 0, Qt.AlignmentFlag.AlignTop)
         self.glw = glw
         self.body_layout.addWidget(self.legend)
         self.body_layout.addLayout(row)
@@ -601,7 +637,8 @@ class HostSection(Section):
             ]
             free = f"<span style='color:{FREE_COLOUR}'>━</span>&nbsp;free"
             total = f"<span style='color:{TOTAL_COLOUR}'>┅</span>&nbsp;units"
-            self.legend.setText(" &nbsp;&nbsp; ".join([*entries, free, total]))
+            self._legend_gpus = " &nbsp;&nbsp; ".join([*entries, free, total])
+            self._legend_health = None  # redraw writes the legend
             mem_top = max((b.memory_total_mib or 0 for b in self.units.values()), default=0)
             if mem_top:
                 self.plots["mem"].setYRange(0, mem_top / 1024, padding=0.02)
@@ -620,6 +657,15 @@ class HostSection(Section):
         self.total_curve.setData(self.free.t, self.free.total, connect="finite")
         top = np.nanmax(self.free.total) if np.isfinite(self.free.total).any() else 1
         self.plots["free"].setYRange(0, max(1.0, float(top)), padding=0.05)
+        if self.health_curves is not None:
+            self.health_curves.redraw(self.health)
+            health = HealthCurves.legend(self.health) if not self.health.empty else ""
+            if health != self._legend_health:
+                self._legend_health = health
+                parts = [p for p in (self._legend_gpus, health) if p]
+                # The host's own lines on a line of their own: the GPU legend of a big
+                # host already fills the window's width.
+                self.legend.setText("<br>".join(parts))
 
     # --- hover --------------------------------------------------------------------
 
@@ -643,6 +689,8 @@ class HostSection(Section):
         when = f"<b>{format_time(x, bucket)}</b>"
         if bucket:
             when += f" ({self.plan.describe()})"  # type: ignore[union-attr]
+        if plot in HEALTH_PLOTS:
+            return f"{when} · " + self._describe_health(plot, x, bool(bucket))
         if plot == "free":
             hit = value_at(self.free.t, self.free.free, x, self.gap_s)
             if hit is None:
@@ -669,6 +717,35 @@ class HostSection(Section):
                 text += f" (max {top * m.scale:.{m.digits}f})"
             parts.append(f"{swatch}: {text}")
         return f"{when} · {m.title}: " + " &nbsp; ".join(parts)
+
+    def _describe_health(self, plot: str, x: float, bucket: bool) -> str:
+        gap = self._health_gap()
+
+        def one(s: Series, fmt: str, unit: str = "") -> str:
+            hit = value_at(s.t, s.mean, x, gap)
+            if hit is None or math.isnan(hit[1]):
+                return "–"
+            i, v = hit
+            text = f"{v:{fmt}}{unit}"
+            top = s.max[i]
+            if bucket and not math.isnan(top) and top != v:
+                text += f" (max {top:{fmt}}{unit})"
+            return text
+
+        if plot == "load":
+            load, cpus = one(self.health.load, ".2f"), one(self.health.cpus, ".0f")
+            return f"load: <b>{load}</b> on {cpus} CPUs"
+        parts = [f"RAM: <b>{one(self.health.ram, '.0f', '%')}</b>"]
+        for i, (path, s) in enumerate(self.health.disks.items()):
+            swatch = f"<span style='color:{disk_colour(i)}'>■</span> {_html(path)}"
+            parts.append(f"{swatch}: <b>{one(s, '.0f', '%')}</b>")
+        return " &nbsp; ".join(parts)
+
+    def _health_gap(self) -> float:
+        """As for the GPU lines: a few typical steps between the health points."""
+        t = self.health.load.t
+        step = float(np.median(np.diff(t))) if t.size > 2 else self.gap_s / 2.5
+        return max(self.gap_s, 2.5 * step)
 
 
 class ClusterSection(Section):

@@ -318,6 +318,7 @@ class HistoryWindow(QWidget):
             if host in with_units:
                 section.units_generation = gen
                 section.set_units(h.units, data.plan)
+                section.set_health(h.health, h.disks)
         for host, section in self.sections.items():
             if host not in data.hosts:
                 section.set_overview(FreeSeries(), [], 60.0, data.plan)
@@ -364,6 +365,7 @@ class HistoryWindow(QWidget):
         section = self.sections.get(host)
         if section is not None and generation == self.generation and host in data.hosts:
             section.set_units(data.hosts[host].units, data.plan)
+            section.set_health(data.hosts[host].health, data.hosts[host].disks)
         self._maybe_done()
 
     def _maybe_done(self) -> None:
@@ -460,6 +462,8 @@ class HistoryWindow(QWidget):
         if section.free.t.size and t <= section.free.t[-1]:
             return
         t_min = self._t_min()
+        # Health is read in every state a host answers in; stale data is not this poll's.
+        section.append_health(t, None if snap.stale else snap.health)
         if snap.state is HostState.OK and not snap.stale:
             units = host_units(snap, self.thresholds_for(snap.name))
             free, total = sum(1 for u in units if u.free), len(units)
@@ -526,6 +530,7 @@ class HistoryWindow(QWidget):
                     u = update.units[uid]
                     values[u.key] = vals
                     info[u.key] = (u.label, u.model, u.memory_total_mib)
+                section.append_health(p.ts, p.health)  # type: ignore[attr-defined]
                 section.mark_up(StateChange(p.ts, "ok", None))  # type: ignore[attr-defined]
                 section.append(p.ts, values, info, p.free, p.total, self._t_min())  # type: ignore[attr-defined]
                 self._live[p.host] = (p.free, p.total)  # type: ignore[attr-defined]

@@ -30,10 +30,13 @@ from gpu_tray.core.settings import WatchSpec
 from gpu_tray.presenter.text import (
     MENU_LINE,
     age_text,
+    disks_line,
     elide,
     gpu_line,
+    health_mark,
     host_counts,
     host_status,
+    load_line,
     mig_line,
     person_line,
     source_line,
@@ -196,13 +199,15 @@ class TrayMenu(QObject):
         menu.addSeparator()
 
         for snap in state.snapshots:
-            status = host_status(snap, state.thresholds_for, now)
+            title = f"{snap.name} — {host_status(snap, state.thresholds_for, now)}"
             when = when_free_text(
                 snap, state.thresholds_for(snap.name), state.usually_free_by.get(snap.name)
             )
             if when:
-                status += f", {when}"
-            sub = self._submenu(menu, f"{snap.name} — {status}")
+                title += f", {when}"
+            if mark := health_mark(snap.health):
+                title += f" · {mark}"  # RAM or a disk over 90 %: a GPU there may be useless
+            sub = self._submenu(menu, title)
             sub.setIcon(_dot(host_colour(snap, state.thresholds_for)))
             sub.aboutToShow.connect(lambda sub=sub, name=snap.name: self._fill_host(sub, name))
             message = None
@@ -334,6 +339,12 @@ class TrayMenu(QObject):
             return
         watched = {r.spec.key for r in state.rules}
         self._info(sub, source_line(snap))
+        if snap.health is not None:
+            self._info(sub, load_line(snap.health))
+            if disks := disks_line(snap.health):
+                self._info(sub, disks)
+            if mark := health_mark(snap.health):
+                self._info(sub, mark)
         if snap.state is not HostState.OK:
             self._info(sub, f"{snap.state.value}: {snap.message or ''}".rstrip(": "))
             if snap.host_key is not None and self.on_host_key is not None:
