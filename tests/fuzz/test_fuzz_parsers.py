@@ -46,7 +46,7 @@ from gpu_tray.sources.slurm.parse import (
     parse_squeue_table,
 )
 from gpu_tray.sources.slurm.probe import split_sections
-from gpu_tray.sources.ssh import nvsmi
+from gpu_tray.sources.ssh import health, nvsmi
 from gpu_tray.sources.ssh.nvsmi import GPU_FIELDS, MARK, parse_poll_output, poll_input
 from tests.captures import CAPTURES, NVSMI, error_output, poll_output
 from tests.fuzz.mutate import mutated
@@ -129,8 +129,12 @@ NVSMI_BASES = _nvsmi_bases()
 
 def check_nvsmi(text: str, code: int) -> None:
     stdout = text.encode("utf-8", errors="surrogatepass")
-    with contextlib.suppress(nvsmi.BadOutput):  # the inner parser: only its typed error
-        nvsmi._parse(stdout, b"", code)
+    sections = nvsmi._split_sections(stdout.decode("utf-8", errors="replace"))
+    # The inner parsers, whose exceptions parse_poll_output would hide as bad_output:
+    # health may raise nothing, the GPU part only its typed error.
+    health.parse_health(sections.body)
+    with contextlib.suppress(nvsmi.BadOutput):
+        nvsmi._parse(sections, b"", code)
     result = parse_poll_output(stdout, b"", code)
     if result.state is HostState.OK:
         assert result.message is None
