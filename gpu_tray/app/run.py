@@ -10,6 +10,7 @@ import logging.handlers
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,27 @@ def _setup_logging(verbose: bool) -> Path | None:
     return path
 
 
+def log_thread_deaths() -> None:
+    """A library's thread that dies (jeepney's D-Bus reader when the session bus goes
+    away at logout) says so in one log line, not a traceback on the terminal; the
+    traceback goes to the log file only with --verbose."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        detail = (args.exc_type, args.exc_value, args.exc_traceback)
+        log.warning(
+            "thread %s stopped: %s: %s",
+            name,
+            args.exc_type.__name__,
+            args.exc_value,
+            exc_info=detail if log.isEnabledFor(logging.DEBUG) else None,
+        )
+
+    threading.excepthook = hook
+
+
 def _quit_on_signals(app: QApplication, on_quit: Callable[[], None]) -> object:
     """SIGTERM/SIGINT end the event loop cleanly. The handler only wakes a socket the
     event loop watches, so nothing polls while idle."""
@@ -73,6 +95,7 @@ def run_app(args: argparse.Namespace, setup: Callable[[TrayApp], None] | None = 
     """`gpu-tray` / `gpu-tray --demo`. `setup(app)` runs before the event loop: the place
     to add snapshot sinks and the history / settings handlers."""
     log_path = _setup_logging(getattr(args, "verbose", False))
+    log_thread_deaths()
     qt = QApplication.instance() or QApplication(["gpu-tray"])
     qt.setApplicationName("gpu-tray")
     qt.setApplicationDisplayName("gpu-tray")

@@ -90,3 +90,30 @@ def test_reload_after_fixing_the_file_starts_polling(
         assert "reload" not in [a.objectName() for a in menu.actions()]
     finally:
         app.stop()
+
+
+def test_a_dying_library_thread_is_one_log_line_not_a_traceback(caplog, capsys) -> None:
+    import logging
+    import threading
+
+    from gpu_tray.app.run import log_thread_deaths
+
+    old = threading.excepthook
+    try:
+        log_thread_deaths()
+        caplog.set_level(logging.INFO, "gpu_tray.app.run")
+
+        def receiver() -> None:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        t = threading.Thread(target=receiver, name="Thread-2 (_receiver)")
+        t.start()
+        t.join()
+    finally:
+        threading.excepthook = old
+    assert caplog.messages == [
+        "thread Thread-2 (_receiver) stopped: ConnectionResetError: "
+        "[Errno 104] Connection reset by peer"
+    ]
+    assert caplog.records[0].exc_info is None
+    assert "Traceback" not in capsys.readouterr().err
