@@ -120,3 +120,52 @@ def test_toggling_gpu_rules_keeps_the_host_event_rules() -> None:
     assert len(c.events.specs) == 2
     assert len(c.engine.specs) == 3
     assert route([], []).channels == ()
+
+
+IDLE_CONFIG = """
+[idle]
+max_utilization_pct = 5
+after_min = 30
+
+[[channels]]
+name = "admins"
+
+[[watch]]
+event = "idle_holder"
+host = "node3"
+channels = ["admins"]
+"""
+
+
+def test_an_idle_holder_rule_reaches_its_channel_once_per_stretch() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    c = TrayController(Loaded(parse_config(IDLE_CONFIG)))
+    t0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    held = (GpuProcess(4242, "python train.py", 30000, "s.okonkwo-fitzgerald"),)
+
+    def poll(minute: int, util: int) -> HostSnapshot:
+        gpu = GpuSample(0, "GPU-0", A100, 81920, 30000, util, processes=held)
+        return HostSnapshot(
+            "node3", HostState.OK, gpus=(gpu,), polled_at=t0 + timedelta(minutes=minute)
+        )
+
+    sent = []
+    for minute in range(0, 61, 5):
+        routed = c.route(c.observe(poll(minute, 0)).firings)
+        assert routed.desktop_firings == ()  # the rule names only "admins"
+        sent.extend(routed.channels)
+    assert sent == [
+        (
+            "admins",
+            Message(
+                "GPU held idle on node3",
+                "node3: GPU 0 held by s.okonkwo-fitzgerald, idle 30 min (at most 5%)",
+            ),
+        )
+    ]
+    c.observe(poll(65, 80))  # busy again: the stretch ends
+    later = []
+    for minute in range(70, 101, 5):
+        later.extend(c.route(c.observe(poll(minute, 1)).firings).channels)
+    assert [(name, m.title) for name, m in later] == [("admins", "GPU held idle on node3")]

@@ -238,10 +238,14 @@ class Desktop:
         self.env["DISPLAY"] = self.display
 
     def _start_dbus(self) -> None:
-        conf = self.root / "dbus.conf"
         bus_dir = self.root / "bus"
         bus_dir.mkdir(exist_ok=True)
-        conf.write_text(DBUS_CONFIG.format(dir=bus_dir))
+        self._run_bus(DBUS_CONFIG.format(dir=bus_dir))
+
+    def _run_bus(self, config: str) -> None:
+        """A private dbus-daemon with this config; its address goes into `env`."""
+        conf = self.root / "dbus.conf"
+        conf.write_text(config)
         proc = self.spawn(
             "dbus",
             ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],

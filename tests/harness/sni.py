@@ -105,21 +105,10 @@ class ServiceDesktop(SniQueries, Desktop):
         self.services_dir.mkdir(parents=True, exist_ok=True)
         for name, argv in self.services.items():
             self.add_service(name, argv)
-        conf = self.root / "dbus.conf"
         bus_dir = self.root / "bus"
         bus_dir.mkdir(exist_ok=True)
-        conf.write_text(ACTIVATING_DBUS_CONFIG.format(dir=bus_dir, services=self.services_dir))
         # Activated services inherit the bus's environment: this desktop's HOME and DISPLAY.
-        proc = self.spawn(
-            "dbus",
-            ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        address = proc.stdout.readline().decode().strip()
-        if not address:
-            raise RuntimeError("dbus-daemon did not print its address")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = address
+        self._run_bus(ACTIVATING_DBUS_CONFIG.format(dir=bus_dir, services=self.services_dir))
 
     def add_service(self, name: str, argv: list[str]) -> None:
         """One activatable service (the bus rereads its folder when it changes)."""

@@ -160,18 +160,7 @@ class SwayDesktop(SniQueries, Desktop):
             raise DesktopError(f"{USER} cannot import gpu_tray even from a copy in {self.root}")
 
     def _start_user_dbus(self) -> None:
-        conf = self.root / "dbus.conf"
-        conf.write_text(DBUS_CONFIG.format(dir=self.root / "bus"))
-        proc = self.spawn(
-            "dbus",
-            ["dbus-daemon", f"--config-file={conf}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-        )
-        assert proc.stdout is not None
-        address = proc.stdout.readline().decode().strip()
-        if not address:
-            raise DesktopError("dbus-daemon did not print its address")
-        self.env["DBUS_SESSION_BUS_ADDRESS"] = address
+        self._run_bus(DBUS_CONFIG.format(dir=self.root / "bus"))
 
     def _start_sway(self) -> None:
         conf = self.root / "sway.conf"
