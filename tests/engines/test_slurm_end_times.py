@@ -3,11 +3,8 @@ read from a real Slurm with time-limited jobs."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +14,7 @@ from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.slurm.parse import node_snapshots, parse_end_times, parse_sinfo, parse_squeue
 from gpu_tray.sources.slurm.probe import LocalRunner, SlurmProbe
 from tests.harness.procs import skip_reason, wait_for
-from tests.harness.slurm import BINARIES, FakeNode, SlurmCluster
+from tests.harness.slurm import BINARIES, FakeNode, SlurmCluster, running_cluster
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -71,13 +68,8 @@ NODES = (FakeNode("node1", 4, "fake"),)
 def slurm() -> Iterator[SlurmCluster]:
     if reason := skip_reason(*BINARIES, need_root=True):
         pytest.skip(reason)
-    root = Path(tempfile.mkdtemp(prefix="gpu-tray-slurm-ends-"))
-    cluster = SlurmCluster(root, NODES)
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_cluster(NODES, "gpu-tray-slurm-ends-") as cluster:
+        yield cluster
 
 
 @pytest.mark.engines

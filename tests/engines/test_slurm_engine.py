@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from gpu_tray.core.settings import Config, FreeThresholds, SourceConfig
 from gpu_tray.sources.base import NoSecrets
 from gpu_tray.sources.slurm.probe import LocalRunner, SlurmProbe
 from tests.harness.procs import skip_reason, wait_for
-from tests.harness.slurm import BINARIES, FakeNode, SlurmCluster
+from tests.harness.slurm import BINARIES, FakeNode, SlurmCluster, running_cluster
 
 pytestmark = [pytest.mark.engines, pytest.mark.slow]
 
@@ -32,14 +30,8 @@ NODES = (FakeNode("node1", 4, "fake"), FakeNode("node2", 2, None))
 def slurm() -> Iterator[SlurmCluster]:
     if reason := skip_reason(*BINARIES, need_root=True):
         pytest.skip(reason)
-    # Not under pytest's 0700 temp folder: the SSH test user runs sinfo against it.
-    root = Path(tempfile.mkdtemp(prefix="gpu-tray-slurm-"))
-    cluster = SlurmCluster(root, NODES)
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with running_cluster(NODES, "gpu-tray-slurm-") as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -8,9 +8,13 @@ Recipe: ../shared/TESTING.md, "Cluster engines".
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,3 +239,16 @@ class SlurmCluster:
         # srun clients first, then the daemons in reverse start order.
         for proc in reversed(self._procs):
             stop_process(proc)
+
+
+@contextlib.contextmanager
+def running_cluster(nodes: tuple[FakeNode, ...], prefix: str) -> Iterator[SlurmCluster]:
+    """A started cluster in a fresh folder, stopped and removed afterwards. Not under
+    pytest's 0700 temp folder: the SSH test user runs sinfo against it."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    cluster = SlurmCluster(root, nodes)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

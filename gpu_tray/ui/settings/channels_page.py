@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +33,7 @@ from gpu_tray.channels.store import ChannelStore
 from gpu_tray.core.config import check_channel_name
 from gpu_tray.core.settings import Config
 from gpu_tray.ui.settings.host_editor import ERROR_STYLE
+from gpu_tray.ui.settings.widgets import button, result_label
 from gpu_tray.ui.tasks import run_in_background
 
 OK_STYLE = "color: #1b5e20;"
@@ -91,28 +91,18 @@ class ChannelsPage(QWidget):
         layout.addLayout(form)
 
         row = QHBoxLayout()
-        self.add_button = self._button("add_channel", "Add / replace URL", self.add)
-        self.test_button = self._button("test_channel", "Send a test message", self.test)
-        self.remove_button = self._button("remove_channel", "Remove", self.remove)
+        self.add_button = button("add_channel", "Add / replace URL", self.add)
+        self.test_button = button("test_channel", "Send a test message", self.test)
+        self.remove_button = button("remove_channel", "Remove", self.remove)
         for b in (self.add_button, self.test_button, self.remove_button):
             row.addWidget(b)
         row.addStretch(1)
         layout.addLayout(row)
-        self.status = QLabel()
-        self.status.setObjectName("channel_status")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = result_label("channel_status")
         layout.addWidget(self.status)
 
         self._refill()
         self._look_up_urls()
-
-    def _button(self, name: str, text: str, slot: Callable[[], object]) -> QPushButton:
-        b = QPushButton(text)
-        b.setObjectName(name)
-        b.setAutoDefault(False)
-        b.clicked.connect(lambda: slot())
-        return b
 
     # -- the list --------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QSpinBox,
     QStackedWidget,
     QTabWidget,
@@ -54,6 +53,7 @@ from gpu_tray.ui.dialogs.trust import TrustDialog, TrustFn, _default_trust
 from gpu_tray.ui.settings.apply import General, HostRow, apply_changes
 from gpu_tray.ui.settings.host_editor import ERROR_STYLE, HostEditor
 from gpu_tray.ui.settings.ssh_import import ImportDialog
+from gpu_tray.ui.settings.widgets import button, result_label
 from gpu_tray.ui.tasks import run_in_background
 
 ProbeFactory = Callable[[HostConfig, SecretLookup], Probe]
@@ -164,14 +164,14 @@ class SettingsDialog(QDialog):
         self.host_list.currentRowChanged.connect(self._select)
         left.addWidget(self.host_list, 1)
         row = QHBoxLayout()
-        self.add_button = self._button("add_host", "Add", self.add_host)
-        self.remove_button = self._button("remove_host", "Remove", self.remove_host)
-        self.up_button = self._button("move_up", "Up", lambda: self.move_host(-1))
-        self.down_button = self._button("move_down", "Down", lambda: self.move_host(+1))
+        self.add_button = button("add_host", "Add", self.add_host)
+        self.remove_button = button("remove_host", "Remove", self.remove_host)
+        self.up_button = button("move_up", "Up", lambda: self.move_host(-1))
+        self.down_button = button("move_down", "Down", lambda: self.move_host(+1))
         for b in (self.add_button, self.remove_button, self.up_button, self.down_button):
             row.addWidget(b)
         left.addLayout(row)
-        self.import_button = self._button(
+        self.import_button = button(
             "import_ssh", "Import from ~/.ssh/config…", self.import_hosts
         )
         left.addWidget(self.import_button)
@@ -199,13 +199,6 @@ class SettingsDialog(QDialog):
         outer.addWidget(self.pages, 5)
         return tab
 
-    def _button(self, name: str, text: str, slot: Callable[[], object]) -> QPushButton:
-        b = QPushButton(text)
-        b.setObjectName(name)
-        b.setAutoDefault(False)
-        b.clicked.connect(lambda: slot())
-        return b
-
     def _secret_box(self) -> QGroupBox:
         box = QGroupBox("Password")
         box.setObjectName("secret_box")
@@ -216,8 +209,8 @@ class SettingsDialog(QDialog):
         self.secret.setObjectName("secret")
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.secret.returnPressed.connect(self.save_secret)
-        self.save_secret_button = self._button("save_secret", "Save in keyring", self.save_secret)
-        self.forget_secret_button = self._button(
+        self.save_secret_button = button("save_secret", "Save in keyring", self.save_secret)
+        self.forget_secret_button = button(
             "forget_secret", "Forget password", self.forget_secret
         )
         row.addWidget(self.secret, 1)
@@ -234,17 +227,14 @@ class SettingsDialog(QDialog):
         box = QGroupBox("Connection")
         v = QVBoxLayout(box)
         row = QHBoxLayout()
-        self.test_button = self._button("test_connection", "Test connection", self.test_connection)
-        self.review_key_button = self._button("review_key", "Review host key…", self.review_key)
+        self.test_button = button("test_connection", "Test connection", self.test_connection)
+        self.review_key_button = button("review_key", "Review host key…", self.review_key)
         self.review_key_button.hide()
         row.addWidget(self.test_button)
         row.addWidget(self.review_key_button)
         row.addStretch(1)
         v.addLayout(row)
-        self.test_result = QLabel()
-        self.test_result.setObjectName("test_result")
-        self.test_result.setWordWrap(True)
-        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.test_result = result_label("test_result")
         v.addWidget(self.test_result)
         return box
 
